@@ -1,0 +1,20 @@
+//! The catalog backend: the business logic behind `GET /api/catalog/{item_id}`,
+//! `GET /api/catalog/health` and `GET /api/openapi.json`.
+//!
+//! Everything but [`component`] is plain Rust, unit-tested natively with
+//! `cargo test -p catalog`; `component` is the thin wasi:http glue compiled only
+//! for `wasm32`.
+
+pub mod api;
+pub mod catalog;
+pub mod conditional;
+mod item_id;
+mod json;
+pub mod log;
+pub mod openapi;
+pub mod problem;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use item_id::{ITEM_ID_PATTERN, parse_item_id};
