@@ -1,0 +1,28 @@
+//! The command line: one module per subcommand.
+
+mod serve;
+
+pub use serve::ServeCommand;
+
+/// `wasm-handler`: serves a wasi:http component as an Azure Functions custom handler.
+#[derive(Debug, clap::Parser)]
+#[command(name = "wasm-handler", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve a wasi:http component over HTTP, as a Functions custom handler.
+    Serve(ServeCommand),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn execute(self) -> wasmtime::Result<()> {
+        match self.command {
+            Command::Serve(serve) => serve.execute(),
+        }
+    }
+}

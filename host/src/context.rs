@@ -1,0 +1,451 @@
+//! The request context: the request's correlation id, the secrets it carries
+//! (which must never reach a log), and the request as the guest gets it.
+
+use std::borrow::Cow;
+
+use http::header::{AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION};
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, request};
+
+/// The header that carries the correlation id to the guest and back to the caller.
+pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+const INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
+/// The Functions host's function key header; the guest never sees it.
+pub const FUNCTION_KEY: HeaderName = HeaderName::from_static("x-functions-key");
+/// The function key query parameter; the guest never sees it.
+pub const FUNCTION_KEY_PARAMETER: &str = "code";
+const SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Longest correlation id taken from a request; longer ones are ignored.
+const MAX_CORRELATION_ID: usize = 128;
+/// Secrets shorter than this are not searched for in log lines: replacing
+/// every `a` in a line would destroy it and protect nothing.
+const MIN_REDACTED_SECRET: usize = 4;
+const REDACTED: &str = "[REDACTED]";
+
+/// Where a request's correlation id came from, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrelationSource {
+    /// `x-correlation-id`, as APIM sets it.
+    Header,
+    /// The trace id of a W3C `traceparent`.
+    TraceParent,
+    /// The root id of a legacy `Request-Id` (`|root.span.`).
+    RequestId,
+    /// `X-Azure-Functions-InvocationId`, set by the Functions host.
+    InvocationId,
+    /// None of the above was present and valid: the host made one.
+    Generated,
+}
+
+/// What the host knows about one request before the guest runs.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// Where [`Self::correlation_id`] came from.
+    pub correlation_source: CorrelationSource,
+    /// The Functions invocation id, when the Functions host sent one.
+    pub invocation_id: Option<String>,
+    /// Values that must be redacted from anything logged for this request.
+    pub secrets: Secrets,
+}
+
+impl RequestContext {
+    /// Reads the context from a request head.
+    pub fn new(head: &request::Parts) -> Self {
+        let headers = &head.headers;
+        let invocation_id = header_str(headers, &INVOCATION_ID)
+            .filter(|id| valid_id(id))
+            .map(str::to_owned);
+        let (correlation_id, correlation_source) = correlation_id(headers);
+        Self {
+            correlation_id,
+            correlation_source,
+            invocation_id,
+            secrets: Secrets::from_request(head),
+        }
+    }
+
+    /// Rewrites a request head into what the guest sees: the correlation id
+    /// set, function keys removed, and an authority the guest can read.
+    pub fn prepare_for_guest(&self, head: &mut request::Parts) {
+        let headers = &mut head.headers;
+        headers.remove(&FUNCTION_KEY);
+        let correlation_id =
+            HeaderValue::from_str(&self.correlation_id).expect("correlation ids are visible ASCII");
+        headers.insert(CORRELATION_ID, correlation_id);
+        // wasi:http needs an authority; HTTP/1.0 clients may send no Host.
+        if header_str(headers, &HOST).is_none_or(str::is_empty) {
+            headers.insert(HOST, HeaderValue::from_static("localhost"));
+        }
+        if let Some(query) = head.uri.query()
+            && let Some(kept) = without_function_key(query)
+        {
+            let path_and_query = match kept.is_empty() {
+                true => head.uri.path().to_owned(),
+                false => format!("{}?{kept}", head.uri.path()),
+            };
+            let mut parts = head.uri.clone().into_parts();
+            parts.path_and_query = PathAndQuery::try_from(path_and_query).ok();
+            if let Ok(uri) = Uri::from_parts(parts) {
+                head.uri = uri;
+            }
+        }
+    }
+
+    /// Whether the original client used HTTPS, as the front end reports it.
+    pub fn forwarded_https(head: &request::Parts) -> bool {
+        header_str(&head.headers, &FORWARDED_PROTO)
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+    }
+}
+
+fn correlation_id(headers: &HeaderMap) -> (String, CorrelationSource) {
+    let candidates = [
+        (
+            header_str(headers, &CORRELATION_ID),
+            CorrelationSource::Header,
+        ),
+        (
+            header_str(headers, &TRACEPARENT).and_then(traceparent_trace_id),
+            CorrelationSource::TraceParent,
+        ),
+        (
+            header_str(headers, &REQUEST_ID).and_then(request_id_root),
+            CorrelationSource::RequestId,
+        ),
+        (
+            header_str(headers, &INVOCATION_ID),
+            CorrelationSource::InvocationId,
+        ),
+    ];
+    candidates
+        .into_iter()
+        .find_map(|(value, source)| {
+            value
+                .map(str::trim)
+                .filter(|id| valid_id(id))
+                .map(|id| (id.to_owned(), source))
+        })
+        .unwrap_or_else(|| {
+            (
+                format!("{:032x}", fastrand::u128(..)),
+                CorrelationSource::Generated,
+            )
+        })
+}
+
+/// A correlation id is echoed in headers and logs: 1 to 128 visible ASCII characters.
+fn valid_id(id: &str) -> bool {
+    (1..=MAX_CORRELATION_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The trace id of a W3C `traceparent` (`version-traceid-parentid-flags`).
+fn traceparent_trace_id(value: &str) -> Option<&str> {
+    let mut parts = value.trim().split('-');
+    let version = parts.next()?;
+    let trace_id = parts.next()?;
+    let parent_id = parts.next()?;
+    let flags = parts.next()?;
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let valid = lower_hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && lower_hex(trace_id, 32)
+        && trace_id.bytes().any(|b| b != b'0')
+        && lower_hex(parent_id, 16)
+        && parent_id.bytes().any(|b| b != b'0')
+        && lower_hex(flags, 2);
+    valid.then_some(trace_id)
+}
+
+/// The root (operation) id of a hierarchical `Request-Id` such as
+/// `|4bf92f35.b7ad6b71.`, or the whole value of a flat one.
+fn request_id_root(value: &str) -> Option<&str> {
+    let value = value.trim();
+    match value.strip_prefix('|') {
+        Some(hierarchical) => hierarchical
+            .split('.')
+            .next()
+            .filter(|root| !root.is_empty()),
+        None => Some(value),
+    }
+}
+
+/// The query without `code` parameters, or `None` when it has none.
+fn without_function_key(query: &str) -> Option<String> {
+    let is_key = |pair: &&str| {
+        let name = pair.split('=').next().unwrap_or_default();
+        percent_decode(name).eq_ignore_ascii_case(FUNCTION_KEY_PARAMETER)
+    };
+    if !query.split('&').any(|pair| is_key(&pair)) {
+        return None;
+    }
+    Some(
+        query
+            .split('&')
+            .filter(|pair| !is_key(pair))
+            .collect::<Vec<_>>()
+            .join("&"),
+    )
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Decodes `%XX` escapes and `+`; invalid escapes stay as they are.
+fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains(['%', '+']) {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+        match bytes[index] {
+            b'%' if hex(index + 1).is_some() && hex(index + 2).is_some() => {
+                let high = hex(index + 1).unwrap_or_default();
+                let low = hex(index + 2).unwrap_or_default();
+                decoded.push((high * 16 + low) as u8);
+                index += 3;
+            }
+            b'+' => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            byte => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
+}
+
+/// The secret values of one request: function keys, credentials, cookies and
+/// subscription keys. Every line logged for the request passes through
+/// [`Secrets::redact`], so a guest that prints its headers leaks nothing.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets {
+    values: Vec<String>,
+}
+
+impl Secrets {
+    fn from_request(head: &request::Parts) -> Self {
+        let mut values = Vec::new();
+        let headers = &head.headers;
+        for name in [
+            &FUNCTION_KEY,
+            &SUBSCRIPTION_KEY,
+            &AUTHORIZATION,
+            &PROXY_AUTHORIZATION,
+            &COOKIE,
+        ] {
+            for value in headers.get_all(name) {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                // `Bearer <token>`: the token alone can be logged too.
+                if (name == AUTHORIZATION || name == PROXY_AUTHORIZATION)
+                    && let Some((_, credentials)) = value.split_once(' ')
+                {
+                    values.push(credentials.trim().to_owned());
+                }
+                // `a=1; b=2`: so can each cookie value.
+                if name == COOKIE {
+                    values.extend(
+                        value
+                            .split(';')
+                            .filter_map(|c| c.split_once('='))
+                            .map(|(_, v)| v.trim().to_owned()),
+                    );
+                }
+                values.push(value.trim().to_owned());
+            }
+        }
+        if let Some(query) = head.uri.query() {
+            for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+                if percent_decode(name).eq_ignore_ascii_case(FUNCTION_KEY_PARAMETER) {
+                    values.push(value.to_owned());
+                    values.push(percent_decode(value).into_owned());
+                }
+            }
+        }
+        values.retain(|value| value.len() >= MIN_REDACTED_SECRET);
+        // Longest first, so a value that contains another is replaced whole.
+        values.sort_unstable_by_key(|value| std::cmp::Reverse(value.len()));
+        values.dedup();
+        Self { values }
+    }
+
+    /// `text` with every secret value replaced by `[REDACTED]`.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut text = Cow::Borrowed(text);
+        for secret in &self.values {
+            if text.contains(secret.as_str()) {
+                text = Cow::Owned(text.replace(secret.as_str(), REDACTED));
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> request::Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).expect("a valid request").into_parts().0
+    }
+
+    fn context(headers: &[(&str, &str)]) -> RequestContext {
+        RequestContext::new(&head("/api/catalog/42", headers))
+    }
+
+    const TRACEPARENT_VALUE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn correlation_id_precedence() {
+        let all = [
+            ("x-correlation-id", "6d9f"),
+            ("traceparent", TRACEPARENT_VALUE),
+            ("request-id", "|abc123.1."),
+            (
+                "x-azure-functions-invocationid",
+                "5f0b7c2e-94c3-4d51-9f4b-6b1d1fbd1e8a",
+            ),
+        ];
+        let expected = [
+            ("6d9f", CorrelationSource::Header),
+            (
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                CorrelationSource::TraceParent,
+            ),
+            ("abc123", CorrelationSource::RequestId),
+            (
+                "5f0b7c2e-94c3-4d51-9f4b-6b1d1fbd1e8a",
+                CorrelationSource::InvocationId,
+            ),
+        ];
+        for (skip, (id, source)) in expected.into_iter().enumerate() {
+            let ctx = context(&all[skip..]);
+            assert_eq!(
+                (ctx.correlation_id.as_str(), ctx.correlation_source),
+                (id, source)
+            );
+        }
+        let generated = context(&[]);
+        assert_eq!(generated.correlation_source, CorrelationSource::Generated);
+        assert_eq!(generated.correlation_id.len(), 32);
+        assert_ne!(generated.correlation_id, context(&[]).correlation_id);
+    }
+
+    #[test]
+    fn invalid_sources_fall_through() {
+        let too_long = "x".repeat(129);
+        let ctx = context(&[
+            ("x-correlation-id", &too_long),
+            (
+                "traceparent",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            ),
+            ("request-id", "has space"),
+            ("x-azure-functions-invocationid", "inv-1"),
+        ]);
+        assert_eq!(
+            (ctx.correlation_id.as_str(), ctx.correlation_source),
+            ("inv-1", CorrelationSource::InvocationId)
+        );
+        assert_eq!(
+            context(&[("x-correlation-id", "")]).correlation_source,
+            CorrelationSource::Generated
+        );
+    }
+
+    #[test]
+    fn traceparent_rules() {
+        assert_eq!(
+            traceparent_trace_id(TRACEPARENT_VALUE),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            traceparent_trace_id("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "later versions may append fields"
+        );
+        for invalid in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f35-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert_eq!(traceparent_trace_id(invalid), None, "{invalid}");
+        }
+    }
+
+    #[test]
+    fn guest_request_loses_function_keys_and_gains_the_correlation_id() {
+        let mut head = head(
+            "/api/catalog/42?a=1&code=secret-key-1&b=2&%63ode=x",
+            &[
+                ("x-functions-key", "secret-key-2"),
+                ("x-correlation-id", "c1"),
+            ],
+        );
+        let ctx = RequestContext::new(&head);
+        ctx.prepare_for_guest(&mut head);
+        assert_eq!(head.uri.to_string(), "/api/catalog/42?a=1&b=2");
+        assert!(head.headers.get("x-functions-key").is_none());
+        assert_eq!(head.headers["x-correlation-id"], "c1");
+        assert_eq!(head.headers["host"], "localhost");
+
+        let mut only_key = super::tests::head("/api/catalog/42?code=k", &[("host", "example.net")]);
+        RequestContext::new(&only_key).prepare_for_guest(&mut only_key);
+        assert_eq!(only_key.uri.to_string(), "/api/catalog/42");
+        assert_eq!(only_key.headers["host"], "example.net");
+    }
+
+    #[test]
+    fn secrets_are_redacted_whole_and_in_parts() {
+        let head = head(
+            "/api/x?code=query%2Fkey%3D%3D",
+            &[
+                ("x-functions-key", "function-key-value"),
+                ("authorization", "Bearer eyJhbGciOi.payload.sig"),
+                ("cookie", "session=cookie-secret; theme=dark"),
+                ("ocp-apim-subscription-key", "subscription-key"),
+            ],
+        );
+        let secrets = RequestContext::new(&head).secrets;
+        let line = "k=function-key-value auth=Bearer eyJhbGciOi.payload.sig token=eyJhbGciOi.payload.sig \
+                    c=cookie-secret q=query/key== raw=query%2Fkey%3D%3D s=subscription-key theme=dark";
+        let redacted = secrets.redact(line);
+        for secret in [
+            "function-key-value",
+            "eyJhbGciOi",
+            "cookie-secret",
+            "query/key==",
+            "query%2Fkey",
+            "subscription-key",
+        ] {
+            assert!(!redacted.contains(secret), "{secret} leaked: {redacted}");
+        }
+        assert!(
+            redacted.contains("theme=[REDACTED]"),
+            "every cookie value is a secret"
+        );
+        assert!(matches!(secrets.redact("nothing secret"), Cow::Borrowed(_)));
+    }
+}

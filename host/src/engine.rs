@@ -1,0 +1,59 @@
+//! The wasmtime engine. Every command builds it here, so what `compile` writes
+//! is what `serve` can load.
+
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How much of the machine the guests may use.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    /// Guest instances alive at once; the pooling allocator reserves this many slots.
+    pub max_instances: u32,
+    /// Largest linear memory of one instance, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+/// Core instances, tables and memories a component may hold per slot. A Rust
+/// wasi:http component has its main module plus a few small shim modules.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const TABLES_PER_COMPONENT: u32 = 8;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+
+/// The engine configuration shared by `serve` and `compile`.
+pub fn config(limits: EngineLimits, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    if pooling {
+        // Instances come from pre-reserved slots: no mmap per request and
+        // copy-on-write images stay mapped between requests of the same guest.
+        let n = limits.max_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .total_stacks(n)
+            .max_memory_size(limits.max_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Builds the engine, with the pooling allocator when the machine can reserve
+/// its address space (some kernels and containers cap virtual memory), else
+/// with on-demand allocation and a warning.
+pub fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
+    match Engine::new(&config(limits, true)) {
+        Ok(engine) => Ok(engine),
+        Err(pooling_error) => {
+            tracing::warn!(
+                error = %format!("{pooling_error:#}"),
+                "The pooling allocator is unavailable; instances will be allocated on demand"
+            );
+            Engine::new(&config(limits, false)).context("creating the wasmtime engine")
+        }
+    }
+}

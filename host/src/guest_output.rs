@@ -1,0 +1,299 @@
+//! A guest's stdout and stderr, per request. Each complete line becomes a log
+//! event in the request's span, with the request's secrets redacted. A line
+//! that is a JSON object with a `message` (the guest's structured log line)
+//! keeps its level and fields; any other line is logged as it is.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::io::AsyncWrite;
+use tracing::{Level, Span};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+
+use crate::context::Secrets;
+
+/// The field through which a structured guest line's own fields reach the
+/// log formatter, as one JSON object (see [`crate::logging`]).
+pub const GUEST_FIELDS: &str = "guest_fields";
+/// Log target of guest lines.
+pub const TARGET: &str = "guest";
+
+/// A line longer than this is logged in pieces.
+const MAX_LINE: usize = 16 * 1024;
+/// Output logged per request; past it lines are counted, not logged, so a
+/// chatty guest cannot flood the Functions host's log.
+const MAX_LOGGED_PER_REQUEST: usize = 256 * 1024;
+/// What `check-write` grants: writes never wait.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+/// Which of the guest's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// `wasi:cli/stdout`.
+    Stdout,
+    /// `wasi:cli/stderr`.
+    Stderr,
+}
+
+/// The output of one request's guest instance.
+#[derive(Clone)]
+pub struct GuestOutput(Arc<Mutex<Lines>>);
+
+struct Lines {
+    span: Span,
+    secrets: Secrets,
+    partial: [Vec<u8>; 2],
+    logged: usize,
+    dropped_lines: u64,
+}
+
+impl GuestOutput {
+    /// Output whose lines are logged in `span`, with `secrets` redacted.
+    pub fn new(span: Span, secrets: Secrets) -> Self {
+        Self(Arc::new(Mutex::new(Lines {
+            span,
+            secrets,
+            partial: [Vec::new(), Vec::new()],
+            logged: 0,
+            dropped_lines: 0,
+        })))
+    }
+
+    /// A WASI output stream that writes into this output.
+    pub fn stream(&self, stream: Stream) -> GuestStream {
+        GuestStream {
+            output: self.clone(),
+            stream,
+        }
+    }
+
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        self.lock().write(stream, bytes);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        // A poisoned lock only means a log formatter panicked; the lines are intact.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Lines {
+    fn write(&mut self, stream: Stream, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let partial = &mut self.partial[stream as usize];
+            let room = MAX_LINE - partial.len();
+            match bytes[..bytes.len().min(room)]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                Some(end) => {
+                    partial.extend_from_slice(&bytes[..end]);
+                    bytes = &bytes[end + 1..];
+                }
+                None if bytes.len() < room => {
+                    partial.extend_from_slice(bytes);
+                    return;
+                }
+                None => {
+                    partial.extend_from_slice(&bytes[..room]);
+                    bytes = &bytes[room..];
+                }
+            }
+            let line = std::mem::take(&mut self.partial[stream as usize]);
+            self.log(stream, &line);
+        }
+    }
+
+    fn log(&mut self, stream: Stream, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.trim().is_empty() {
+            return;
+        }
+        if self.logged + line.len() > MAX_LOGGED_PER_REQUEST {
+            self.dropped_lines += 1;
+            return;
+        }
+        self.logged += line.len();
+        let record = GuestRecord::parse(stream, line, &self.secrets);
+        record.emit(&self.span);
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = std::mem::take(&mut self.partial[stream as usize]);
+            self.log(stream, &rest);
+        }
+        if self.dropped_lines > 0 {
+            tracing::warn!(
+                parent: &self.span,
+                dropped_lines = self.dropped_lines,
+                "Guest output exceeded {MAX_LOGGED_PER_REQUEST} bytes for one request; later lines were not logged"
+            );
+        }
+    }
+}
+
+/// One guest line, ready to log.
+struct GuestRecord {
+    level: Level,
+    message: String,
+    /// The structured line's other members as a JSON object, or empty.
+    fields: String,
+}
+
+impl GuestRecord {
+    fn parse(stream: Stream, line: &str, secrets: &Secrets) -> Self {
+        let default_level = match stream {
+            Stream::Stdout => Level::INFO,
+            Stream::Stderr => Level::WARN,
+        };
+        if line.starts_with('{')
+            && let Ok(Value::Object(mut members)) = serde_json::from_str::<Value>(line)
+            && let Some(Value::String(message)) = members.shift_remove("message")
+        {
+            let level = match members.shift_remove("level") {
+                Some(Value::String(level)) => parse_level(&level).unwrap_or(default_level),
+                _ => Level::INFO,
+            };
+            redact_strings(&mut members, secrets);
+            let fields = if members.is_empty() {
+                String::new()
+            } else {
+                Value::Object(members).to_string()
+            };
+            return Self {
+                level,
+                message: secrets.redact(&message).into_owned(),
+                fields,
+            };
+        }
+        Self {
+            level: default_level,
+            message: secrets.redact(line).into_owned(),
+            fields: String::new(),
+        }
+    }
+
+    fn emit(&self, span: &Span) {
+        let (message, fields) = (&self.message, self.fields.as_str());
+        macro_rules! emit_at {
+            ($level:expr) => {
+                tracing::event!(target: TARGET, parent: span, $level, guest_fields = fields, "{message}")
+            };
+        }
+        match self.level {
+            Level::ERROR => emit_at!(Level::ERROR),
+            Level::WARN => emit_at!(Level::WARN),
+            Level::INFO => emit_at!(Level::INFO),
+            Level::DEBUG => emit_at!(Level::DEBUG),
+            _ => emit_at!(Level::TRACE),
+        }
+    }
+}
+
+fn parse_level(level: &str) -> Option<Level> {
+    Some(match level.to_ascii_lowercase().as_str() {
+        "trace" => Level::TRACE,
+        "debug" => Level::DEBUG,
+        "info" | "information" => Level::INFO,
+        "warn" | "warning" => Level::WARN,
+        "error" | "critical" | "fatal" => Level::ERROR,
+        _ => return None,
+    })
+}
+
+fn redact_strings(members: &mut Map<String, Value>, secrets: &Secrets) {
+    fn redact(value: &mut Value, secrets: &Secrets) {
+        match value {
+            Value::String(text) => {
+                if let std::borrow::Cow::Owned(redacted) = secrets.redact(text) {
+                    *text = redacted;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| redact(item, secrets)),
+            Value::Object(members) => members
+                .values_mut()
+                .for_each(|member| redact(member, secrets)),
+            _ => {}
+        }
+    }
+    members
+        .values_mut()
+        .for_each(|value| redact(value, secrets));
+}
+
+/// One of a guest's output streams, as WASI sees it.
+pub struct GuestStream {
+    output: GuestOutput,
+    stream: Stream,
+}
+
+impl IsTerminal for GuestStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestStream {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(GuestStream {
+            output: self.output.clone(),
+            stream: self.stream,
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(GuestStream {
+            output: self.output.clone(),
+            stream: self.stream,
+        })
+    }
+}
+
+impl OutputStream for GuestStream {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.output.write(self.stream, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestStream {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for GuestStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.output.write(self.stream, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

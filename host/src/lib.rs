@@ -1,0 +1,32 @@
+//! `wasm-handler`: an Azure Functions custom handler that runs each HTTP
+//! request in a fresh, sandboxed instance of a wasi:http component.
+//!
+//! The modules follow a request's path:
+//!
+//! 1. [`server`]: the listener, connections and graceful shutdown;
+//! 2. [`handler`]: the request path, step by step;
+//! 3. [`ingress`]: readiness poll or forwarded request;
+//! 4. [`context`]: correlation id, secrets, the request as the guest sees it;
+//! 5. [`guest`]: the loaded, pre-instantiated component;
+//! 6. [`dispatch`]: a fresh store and instance per request, and the call;
+//! 7. [`sandbox`]: what an instance is granted (almost nothing);
+//! 8. [`guest_output`]: the guest's stdout and stderr as log events;
+//! 9. [`egress`]: the response, or a problem+json for a failure.
+//!
+//! Around them: [`engine`] (wasmtime configuration), [`logging`], [`problem`]
+//! (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
+
+pub mod body;
+pub mod commands;
+pub mod context;
+pub mod dispatch;
+pub mod egress;
+pub mod engine;
+pub mod guest;
+pub mod guest_output;
+pub mod handler;
+pub mod ingress;
+pub mod logging;
+pub mod problem;
+pub mod sandbox;
+pub mod server;

@@ -1,0 +1,366 @@
+//! Log output. Everything is logged through `tracing`; this layer writes one
+//! line per event the way the Functions host reads a custom handler's console:
+//! Information and below on stdout, Warning and Error on stderr (the host logs
+//! every stderr line as an error, or a warning when it contains "warn").
+//!
+//! Text lines use .NET level names and `name=value` fields, as in
+//! `[Information] Handled APIM backend request item_id=42 correlation_id=6d9f`;
+//! `func start` and Azure add the timestamp. JSON lines carry everything,
+//! timestamp and span fields included.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::guest_output::GUEST_FIELDS;
+
+/// The environment variable with the log filter (`tracing` directives).
+pub const FILTER_ENV: &str = "WASM_HANDLER_LOG";
+/// The field that text lines show from the enclosing request span.
+const CORRELATION_ID: &str = "correlation_id";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[Information] message name=value ...`, for people.
+    Text,
+    /// One JSON object a line, for machines.
+    Json,
+}
+
+/// Installs the global subscriber: the filter from [`FILTER_ENV`] (default
+/// `info`) and the console layer.
+pub fn init(format: LogFormat) -> wasmtime::Result<()> {
+    let filter = EnvFilter::try_from_env(FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(ConsoleLayer::new(format, Console))
+        .try_init()
+        .map_err(|e| wasmtime::format_err!("installing the log subscriber: {e}"))
+}
+
+/// Where formatted lines go.
+pub trait LineSink: Send + Sync + 'static {
+    /// Writes one complete line (newline included) logged at `level`.
+    fn write_line(&self, level: Level, line: &str);
+}
+
+/// The process console: stdout for Information and below, stderr above.
+struct Console;
+
+impl LineSink for Console {
+    fn write_line(&self, level: Level, line: &str) {
+        // One write per line keeps lines whole when threads log at once.
+        let _ = if level <= Level::WARN {
+            std::io::stderr().lock().write_all(line.as_bytes())
+        } else {
+            std::io::stdout().lock().write_all(line.as_bytes())
+        };
+    }
+}
+
+/// The layer that formats events into lines.
+pub struct ConsoleLayer<W> {
+    format: LogFormat,
+    sink: W,
+}
+
+impl<W: LineSink> ConsoleLayer<W> {
+    /// A layer writing `format` lines to `sink`.
+    pub fn new(format: LogFormat, sink: W) -> Self {
+        Self { format, sink }
+    }
+}
+
+/// Recorded fields of a span or event, in order.
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    values: Vec<(String, Value)>,
+}
+
+impl Fields {
+    fn set(&mut self, name: &str, value: Value) {
+        match self
+            .values
+            .iter_mut()
+            .find(|(existing, _)| existing == name)
+        {
+            Some((_, slot)) => *slot = value,
+            None => self.values.push((name.to_owned(), value)),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.values
+            .iter()
+            .find(|(existing, _)| existing == name)
+            .map(|(_, value)| value)
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = Some(value.to_owned()),
+            GUEST_FIELDS => {
+                if let Ok(Value::Object(members)) = serde_json::from_str::<Value>(value) {
+                    members
+                        .into_iter()
+                        .for_each(|(name, value)| self.set(&name, value));
+                }
+            }
+            name => self.set(name, Value::String(value.to_owned())),
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field.name(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field.name(), value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field.name(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field.name(), value.into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+impl<S, W> Layer<S> for ConsoleLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: LineSink,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<Fields>()
+        {
+            values.record(fields);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut span_fields = Fields::default();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(recorded) = span.extensions().get::<Fields>() {
+                    recorded
+                        .values
+                        .iter()
+                        .for_each(|(name, value)| span_fields.set(name, value.clone()));
+                }
+            }
+        }
+        let metadata = event.metadata();
+        let line = match self.format {
+            LogFormat::Text => text_line(*metadata.level(), &fields, &span_fields),
+            LogFormat::Json => {
+                json_line(*metadata.level(), metadata.target(), &fields, &span_fields)
+            }
+        };
+        self.sink.write_line(*metadata.level(), &line);
+    }
+}
+
+/// .NET `LogLevel` names, as the Functions host prints them.
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "Error",
+        Level::WARN => "Warning",
+        Level::INFO => "Information",
+        Level::DEBUG => "Debug",
+        _ => "Trace",
+    }
+}
+
+fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
+    let mut line = format!(
+        "[{}] {}",
+        level_name(level),
+        escape_controls(event.message.as_deref().unwrap_or(""))
+    );
+    for (name, value) in &event.values {
+        write_text_field(&mut line, name, value);
+    }
+    if event.get(CORRELATION_ID).is_none()
+        && let Some(value) = spans.get(CORRELATION_ID)
+    {
+        write_text_field(&mut line, CORRELATION_ID, value);
+    }
+    line.push('\n');
+    line
+}
+
+fn write_text_field(line: &mut String, name: &str, value: &Value) {
+    let _ = match value {
+        Value::String(text) if is_bare(text) => write!(line, " {name}={text}"),
+        // Quoted and escaped: the line stays one line and `name=value` stays parseable.
+        other => write!(line, " {name}={other}"),
+    };
+}
+
+/// Whether a text value can be written without quotes.
+fn is_bare(text: &str) -> bool {
+    !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'))
+}
+
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn json_line(level: Level, target: &str, event: &Fields, spans: &Fields) -> String {
+    let mut object = Map::new();
+    object.insert(
+        "timestamp".into(),
+        humantime::format_rfc3339_micros(SystemTime::now())
+            .to_string()
+            .into(),
+    );
+    object.insert("level".into(), level_name(level).into());
+    object.insert(
+        "message".into(),
+        event.message.clone().unwrap_or_default().into(),
+    );
+    for (name, value) in event.values.iter().chain(&spans.values) {
+        if !object.contains_key(name) {
+            object.insert(name.clone(), value.clone());
+        }
+    }
+    object.insert("target".into(), target.into());
+    let mut line = Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Lines captured by a test subscriber.
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(Arc<Mutex<Vec<(Level, String)>>>);
+
+    impl Captured {
+        pub(crate) fn lines(&self) -> Vec<(Level, String)> {
+            self.0.lock().expect("not poisoned").clone()
+        }
+    }
+
+    impl LineSink for Captured {
+        fn write_line(&self, level: Level, line: &str) {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .push((level, line.to_owned()));
+        }
+    }
+
+    /// Runs `f` with a subscriber that captures `format` lines at all levels.
+    pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<(Level, String)> {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(ConsoleLayer::new(format, captured.clone()));
+        tracing::subscriber::with_default(subscriber, f);
+        captured.lines()
+    }
+
+    #[test]
+    fn text_lines_read_like_the_functions_console() {
+        let lines = capture(LogFormat::Text, || {
+            let span =
+                tracing::info_span!("request", correlation_id = "6d9f", invocation_id = "inv-1");
+            tracing::info!(
+                parent: &span,
+                guest_fields = r#"{"item_id":"42","routed_by":"azure-api-management","correlation_id":"6d9f","cache_status":"hit"}"#,
+                "Handled APIM backend request"
+            );
+            tracing::error!(parent: &span, error = "boom \"quoted\"", "The component trapped");
+            tracing::warn!("multi\nline");
+        });
+        assert_eq!(
+            lines,
+            [
+                (
+                    Level::INFO,
+                    "[Information] Handled APIM backend request item_id=42 routed_by=azure-api-management \
+                     correlation_id=6d9f cache_status=hit\n"
+                        .to_owned()
+                ),
+                (
+                    Level::ERROR,
+                    "[Error] The component trapped error=\"boom \\\"quoted\\\"\" correlation_id=6d9f\n".to_owned()
+                ),
+                (Level::WARN, "[Warning] multi\\nline\n".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_event_and_span_fields() {
+        let lines = capture(LogFormat::Json, || {
+            let span =
+                tracing::info_span!("request", correlation_id = "6d9f", invocation_id = "inv-1");
+            tracing::info!(target: "guest", parent: &span, guest_fields = r#"{"item_id":"42","n":3}"#, "Handled");
+        });
+        let [(Level::INFO, line)] = lines.as_slice() else {
+            panic!("one info line: {lines:?}")
+        };
+        let object: Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(object["level"], "Information");
+        assert_eq!(object["message"], "Handled");
+        assert_eq!(object["item_id"], "42");
+        assert_eq!(object["n"], 3);
+        assert_eq!(object["correlation_id"], "6d9f");
+        assert_eq!(object["invocation_id"], "inv-1");
+        assert_eq!(object["target"], "guest");
+        assert!(
+            object["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+    }
+}
