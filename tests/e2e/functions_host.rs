@@ -1,0 +1,98 @@
+//! The custom handler contract: the port from the Functions host's
+//! environment, the readiness poll, forwarded requests, graceful exit.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasm_handler_tests::functions_host::{Forward, HOST_VERSION};
+use wasm_handler_tests::{HandlerProcess, guests, http};
+
+#[tokio::test]
+async fn readiness_poll_is_answered_by_the_host() {
+    let handler = HandlerProcess::start(guests::TRAP).await;
+    // Even with a guest that traps on every request, `GET /` is the host's.
+    let probe = ::http::Request::get("/")
+        .header("host", "127.0.0.1")
+        .body(Bytes::new())
+        .expect("a request");
+    let response = http::send(handler.port(), probe).await.expect("an answer");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["status"], "ready");
+}
+
+#[tokio::test]
+async fn the_guest_sees_the_forwarded_request_without_function_keys() {
+    let handler = HandlerProcess::start(guests::ECHO_REQUEST).await;
+    let response = Forward::get("/api/echo/a%20b?name=Atlas&code=function-key-123&x=1%2C2")
+        .header("x-functions-key", "function-key-456")
+        .header("host", "catalog-func.azurewebsites.net")
+        .header("x-forwarded-proto", "https")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send(handler.port())
+        .await;
+    assert_eq!(response.status, 200);
+    let seen = response.json();
+    assert_eq!(
+        seen["path_with_query"],
+        "/api/echo/a%20b?name=Atlas&x=1%2C2"
+    );
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(seen["headers"].clone()).expect("header pairs");
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("x-functions-key"), None);
+    assert_eq!(
+        get("x-correlation-id"),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(get("x-azure-functions-hostversion"), Some(HOST_VERSION));
+    assert!(get("x-azure-functions-invocationid").is_some());
+    // wasi:http gives the Host header to the guest as the authority.
+    assert_eq!(seen["authority"], "catalog-func.azurewebsites.net");
+    assert_eq!(seen["scheme"], "https", "from X-Forwarded-Proto");
+    assert!(get("user-agent").is_some_and(|agent| agent.contains("Azure-Functions-Host/")));
+}
+
+#[tokio::test]
+async fn every_way_of_passing_the_port_works() {
+    for builder in [
+        HandlerProcess::builder(guests::CATALOG).legacy_port_variable(),
+        HandlerProcess::builder(guests::CATALOG).listen_flag(),
+    ] {
+        let handler = builder.start().await;
+        assert_eq!(
+            Forward::get("/api/catalog/42")
+                .send(handler.port())
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_exit_zero() {
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    for signal in [SIGTERM, SIGINT] {
+        let mut handler = HandlerProcess::start(guests::CATALOG).await;
+        assert_eq!(
+            Forward::get("/api/catalog/42")
+                .send(handler.port())
+                .await
+                .status,
+            200
+        );
+        handler.signal(signal);
+        let status = handler.wait_for_exit(Duration::from_secs(15)).await;
+        // The Functions host restarts a handler that exits non-zero.
+        assert!(status.success(), "signal {signal}: {status}");
+    }
+}

@@ -1,0 +1,114 @@
+//! Interop: the catalog is a plain wasi:http 0.2 component, whatever builds or
+//! runs it. It builds with `cargo component build` as well as with cargo, and
+//! runs unmodified under `wasmtime serve -Scli`, the reference host.
+//!
+//! Needs the tools `scripts/setup --tools` installs, named by the environment
+//! variables `CARGO_COMPONENT` and `WASMTIME` (scripts/test sets both).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wasm_handler_tests::functions_host::Forward;
+use wasm_handler_tests::{HandlerProcess, free_port, guests};
+
+fn tool(variable: &str) -> PathBuf {
+    let path = std::env::var_os(variable).unwrap_or_else(|| {
+        panic!("{variable} is not set: run scripts/test, or scripts/setup --tools and set it")
+    });
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "{variable}={} does not exist: run scripts/setup --tools",
+        path.display()
+    );
+    path
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+}
+
+/// The catalog's contract, whichever host serves it: item, conditional GET,
+/// errors as problems, health.
+async fn assert_catalog_contract(port: u16) {
+    let item = Forward::get("/api/catalog/42")
+        .header("x-correlation-id", "6d9f")
+        .header("x-apim-cache", "hit")
+        .send(port)
+        .await;
+    assert_eq!(item.status, 200);
+    let body = item.json();
+    assert_eq!(
+        (body["item_id"].as_str(), body["correlation_id"].as_str()),
+        (Some("42"), Some("6d9f"))
+    );
+    assert_eq!(body["cache_status"], "hit");
+    assert_eq!(item.header("x-correlation-id"), Some("6d9f"));
+    let etag = item.header("etag").expect("an ETag");
+    let not_modified = Forward::get("/api/catalog/42")
+        .header("if-none-match", etag)
+        .send(port)
+        .await;
+    assert_eq!(not_modified.status, 304);
+
+    Forward::get("/api/catalog/abc")
+        .header("x-correlation-id", "e1")
+        .send(port)
+        .await
+        .assert_problem(400, Some("e1"));
+    Forward::get("/api/catalog/13")
+        .send(port)
+        .await
+        .assert_problem(404, None);
+    let post = Forward::new(::http::Method::POST, "/api/catalog/42")
+        .send(port)
+        .await;
+    post.assert_problem(405, None);
+    assert_eq!(post.header("allow"), Some("GET"));
+    let health = Forward::get("/api/catalog/health").send(port).await;
+    assert_eq!(
+        (health.status, health.json()["status"].as_str()),
+        (200, Some("ok"))
+    );
+}
+
+#[tokio::test]
+async fn cargo_component_build_gives_a_component_the_host_serves() {
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cargo-component");
+    let status = Command::new(tool("CARGO_COMPONENT"))
+        .args([
+            "component",
+            "build",
+            "--release",
+            "--package",
+            "catalog",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .current_dir(workspace())
+        .status()
+        .expect("running cargo-component");
+    assert!(status.success(), "cargo component build failed");
+    let component = target_dir.join("wasm32-wasip1/release/catalog.wasm");
+    assert!(component.is_file(), "{} was not built", component.display());
+
+    let handler = HandlerProcess::start(&component).await;
+    assert_catalog_contract(handler.port()).await;
+}
+
+#[tokio::test]
+async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
+    let port = free_port();
+    let mut command = Command::new(tool("WASMTIME"));
+    command.args([
+        "serve",
+        "-Scli",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        guests::CATALOG,
+    ]);
+    let server = HandlerProcess::launch(command, port).await;
+    assert_catalog_contract(server.port()).await;
+}

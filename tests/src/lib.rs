@@ -1,0 +1,19 @@
+//! Test harness: runs the real `wasm-handler` binary the way the Azure
+//! Functions host runs a custom handler, and talks HTTP to it over loopback.
+//!
+//! - [`guests`]: paths of the components `build.rs` compiled from source;
+//! - [`HandlerProcess`]: a running `wasm-handler`, launched with the Functions
+//!   host's environment and readiness poll, its console captured;
+//! - [`functions_host`]: requests as the Functions host forwards them;
+//! - [`http`]: a small HTTP/1.1 client.
+
+pub mod functions_host;
+pub mod http;
+mod process;
+
+pub use process::{HandlerBuilder, HandlerProcess, free_port, handler_binary};
+
+/// Guest components, built from source by this crate's build script.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}

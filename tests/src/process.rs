@@ -1,0 +1,308 @@
+//! A running `wasm-handler`, launched the way the Functions host launches a
+//! custom handler (reference §1.2-1.3): the app root as working directory,
+//! `FUNCTIONS_CUSTOMHANDLER_PORT` (a free port), `FUNCTIONS_CUSTOMHANDLER_WORKER_ID`
+//! and `FUNCTIONS_APP_ROOT_PATH` in the environment, then `GET /` every 25 ms
+//! until any HTTP answer, for at most 30 seconds.
+
+use std::io::{BufRead as _, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::functions_host;
+use crate::http;
+
+/// The Functions host's readiness poll interval and timeout.
+const READINESS_POLL: Duration = Duration::from_millis(25);
+const INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `wasm-handler` binary: `WASM_HANDLER_BIN`, or the one cargo built
+/// beside this test binary (`target/<profile>/wasm-handler`).
+pub fn handler_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("WASM_HANDLER_BIN") {
+        return path.into();
+    }
+    let test_binary = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join(format!("wasm-handler{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it first (`cargo build --release -p wasm-handler`, as scripts/test does)",
+        binary.display()
+    );
+    binary
+}
+
+/// Options for starting a handler.
+pub struct HandlerBuilder {
+    component: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    port_passing: PortPassing,
+}
+
+/// How the handler learns its port.
+#[derive(Clone, Copy)]
+enum PortPassing {
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`, as current Functions hosts set it.
+    CustomHandlerVariable,
+    /// `FUNCTIONS_HTTPWORKER_PORT`, as older Functions hosts set it.
+    LegacyVariable,
+    /// `--listen 127.0.0.1:<port>`, as a person runs it without the Functions host.
+    ListenFlag,
+}
+
+impl HandlerBuilder {
+    /// Extra command-line arguments after `serve --component <path>`.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// An environment variable for the handler.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Pass the port as older Functions hosts do (`FUNCTIONS_HTTPWORKER_PORT`).
+    pub fn legacy_port_variable(mut self) -> Self {
+        self.port_passing = PortPassing::LegacyVariable;
+        self
+    }
+
+    /// Pass the port with `--listen`, without the Functions host's variables.
+    pub fn listen_flag(mut self) -> Self {
+        self.port_passing = PortPassing::ListenFlag;
+        self
+    }
+
+    /// Launches the handler and waits until it answers the readiness poll.
+    pub async fn start(self) -> HandlerProcess {
+        let port = free_port();
+        let app_root = Path::new(&self.component)
+            .parent()
+            .expect("the component is in a folder")
+            .to_owned();
+        let mut command = Command::new(handler_binary());
+        command
+            .arg("serve")
+            .arg("--component")
+            .arg(&self.component)
+            .args(&self.args)
+            .current_dir(&app_root)
+            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .env_remove("FUNCTIONS_HTTPWORKER_PORT")
+            .env_remove("WASM_HANDLER_LOG");
+        match self.port_passing {
+            PortPassing::CustomHandlerVariable => {
+                command.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            }
+            PortPassing::LegacyVariable => {
+                command.env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+            }
+            PortPassing::ListenFlag => command.arg("--listen").arg(format!("127.0.0.1:{port}")),
+        };
+        if !matches!(self.port_passing, PortPassing::ListenFlag) {
+            command
+                .env(
+                    "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+                    functions_host::invocation_id(),
+                )
+                .env("FUNCTIONS_APP_ROOT_PATH", &app_root);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        HandlerProcess::launch(command, port).await
+    }
+}
+
+/// A running `wasm-handler`, killed when dropped.
+pub struct HandlerProcess {
+    child: Child,
+    port: u16,
+    stdout: Console,
+    stderr: Console,
+}
+
+impl HandlerProcess {
+    /// Launches any HTTP server `command` that will listen on `port` (its
+    /// console captured) and waits until it answers the readiness poll.
+    pub async fn launch(mut command: Command, port: u16) -> Self {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
+        let stdout = Console::capture(child.stdout.take().expect("piped stdout"));
+        let stderr = Console::capture(child.stderr.take().expect("piped stderr"));
+        let mut process = HandlerProcess {
+            child,
+            port,
+            stdout,
+            stderr,
+        };
+        process.wait_until_ready().await;
+        process
+    }
+
+    /// Options for a handler serving `component`.
+    pub fn builder(component: impl AsRef<Path>) -> HandlerBuilder {
+        HandlerBuilder {
+            component: component.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            port_passing: PortPassing::CustomHandlerVariable,
+        }
+    }
+
+    /// A handler serving `component` with default options.
+    pub async fn start(component: impl AsRef<Path>) -> Self {
+        Self::builder(component).start().await
+    }
+
+    /// The port the handler listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Lines the handler wrote to stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lines()
+    }
+
+    /// Lines the handler wrote to stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lines()
+    }
+
+    /// Waits until a stdout line satisfies `predicate` and returns it.
+    pub async fn wait_for_stdout(&self, predicate: impl Fn(&str) -> bool) -> String {
+        self.stdout.wait_for(predicate, "stdout").await
+    }
+
+    /// Waits until a stderr line satisfies `predicate` and returns it.
+    pub async fn wait_for_stderr(&self, predicate: impl Fn(&str) -> bool) -> String {
+        self.stderr.wait_for(predicate, "stderr").await
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal (`libc` number) to the process.
+    pub fn signal(&self, signal: i32) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting on the handler") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the handler did not exit within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            let probe = ::http::Request::get("/")
+                .header("host", "127.0.0.1")
+                .body(Bytes::new())
+                .expect("a request");
+            if http::send(self.port, probe).await.is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("checking the handler") {
+                panic!(
+                    "the server exited during start-up ({status}); stderr:\n{}",
+                    self.stderr().join("\n")
+                );
+            }
+            assert!(
+                started.elapsed() < INITIALIZATION_TIMEOUT,
+                "Initializing HttpWorker timed out."
+            );
+            tokio::time::sleep(READINESS_POLL).await;
+        }
+    }
+}
+
+impl Drop for HandlerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One of the handler's console streams, captured line by line.
+#[derive(Clone)]
+struct Console(Arc<Mutex<Vec<String>>>);
+
+impl Console {
+    fn capture(stream: impl Read + Send + 'static) -> Self {
+        let console = Console(Arc::default());
+        let lines = console.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().expect("not poisoned").push(line);
+            }
+        });
+        console
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    async fn wait_for(&self, predicate: impl Fn(&str) -> bool, name: &str) -> String {
+        let deadline = Instant::now() + http::REQUEST_TIMEOUT;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|line| predicate(line)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no matching {name} line in:\n{}",
+                self.lines().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A port nobody listens on now, chosen as the Functions host does: bind port 0 and let go.
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
