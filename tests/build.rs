@@ -56,8 +56,7 @@ fn main() {
     let mut constants = String::new();
     for (constant, file) in [
         ("CATALOG", "catalog.wasm"),
-        ("TRAP", "trap.wasm"),
-        ("NO_RESPONSE", "no_response.wasm"),
+        ("MISBEHAVE", "misbehave.wasm"),
         ("ECHO_REQUEST", "echo_request.wasm"),
     ] {
         let path = release.join(file);

@@ -448,4 +448,65 @@ mod tests {
         );
         assert!(matches!(secrets.redact("nothing secret"), Cow::Borrowed(_)));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::head;
+
+        proptest! {
+            #[test]
+            fn any_headers_give_a_usable_correlation_id(
+                correlation in proptest::option::of(any::<String>()),
+                traceparent in proptest::option::of("[0-9a-f-]{0,80}"),
+                request_id in proptest::option::of(any::<String>()),
+            ) {
+                let mut headers = Vec::new();
+                for (name, value) in [("x-correlation-id", correlation), ("traceparent", traceparent), ("request-id", request_id)] {
+                    if let Some(value) = value.filter(|v| HeaderValue::from_str(v).is_ok()) {
+                        headers.push((name, value));
+                    }
+                }
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let mut head = head("/api/x", &headers);
+                let ctx = RequestContext::new(&head);
+                prop_assert!(valid_id(&ctx.correlation_id));
+                ctx.prepare_for_guest(&mut head);
+                prop_assert_eq!(head.headers[&CORRELATION_ID].to_str().ok(), Some(ctx.correlation_id.as_str()));
+            }
+
+            #[test]
+            fn the_function_key_never_survives_in_the_query(
+                pairs in proptest::collection::vec(("(code|CODE|%63ode|[a-z]{1,6})", "[a-zA-Z0-9%=+]{0,12}"), 0..8),
+            ) {
+                let query = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+                let kept = without_function_key(&query).unwrap_or(query);
+                for pair in kept.split('&').filter(|pair| !pair.is_empty()) {
+                    let name = pair.split('=').next().unwrap_or_default();
+                    prop_assert!(!percent_decode(name).eq_ignore_ascii_case("code"), "{}", kept);
+                }
+            }
+
+            #[test]
+            fn redaction_removes_every_secret(
+                secret in "[a-z0-9]{8,40}",
+                before in "[ -~]{0,40}",
+                after in "[ -~]{0,40}",
+            ) {
+                let head = head("/x", &[("x-functions-key", &secret)]);
+                let secrets = RequestContext::new(&head).secrets;
+                let line = format!("{before}{secret}{after}{secret}");
+                prop_assert!(!secrets.redact(&line).contains(&secret));
+            }
+
+            #[test]
+            fn parsers_take_any_input(text in any::<String>()) {
+                let _ = traceparent_trace_id(&text);
+                let _ = request_id_root(&text);
+                let _ = percent_decode(&text);
+                let _ = without_function_key(&text);
+            }
+        }
+    }
 }

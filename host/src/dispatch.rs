@@ -1,31 +1,54 @@
 //! Dispatch: one request, one fresh instance. A new `Store` holds a new
 //! [`Sandbox`]; the instance is made from the pre-instantiated guest and
 //! `wasi:http/incoming-handler.handle` runs in its own task, so the guest can
-//! keep streaming the body after it has handed over the response head.
+//! go on streaming the body after it has handed over the response head.
+//!
+//! The task owns everything the instance costs: the store, its pool slot and
+//! the admission permit, dropped in that order when the guest is done or its
+//! deadline passes. The guest yields to tokio at every epoch tick, so even a
+//! loop that never calls the host is stopped at its deadline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use hyper::body::Incoming;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::{Instrument as _, Span};
-use wasmtime::Store;
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use crate::body::HostBody;
 use crate::guest::Guest;
 use crate::guest_output::GuestOutput;
-use crate::sandbox::Sandbox;
+use crate::limits::LimitedBody;
+use crate::sandbox::{Grants, Sandbox};
 
 /// Why a guest produced no response.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestFailure {
+    /// Every pool slot was taken (admission should prevent this).
+    #[error("no instance slot was free")]
+    PoolExhausted,
     /// No instance could be made from the component.
     #[error("the component could not be instantiated: {0:#}")]
     Instantiation(wasmtime::Error),
+    /// The guest ran past its deadline before it sent a response.
+    #[error("the component ran past its {0:?} deadline")]
+    Deadline(Duration),
+    /// The guest asked for more memory than its cap, and then failed.
+    #[error("the component exceeded its memory limit of {limit_bytes} bytes: {trap:#}")]
+    MemoryLimit {
+        /// The cap.
+        limit_bytes: usize,
+        /// The trap that followed the refused allocation.
+        trap: wasmtime::Error,
+    },
+    /// The guest exhausted its stack.
+    #[error("the component overflowed its stack: {0:#}")]
+    StackOverflow(wasmtime::Error),
     /// The guest trapped (or panicked) before it set a response.
-    #[error("the component trapped before it sent a response: {0:?}")]
+    #[error("the component trapped before it sent a response: {0:#}")]
     Trap(wasmtime::Error),
     /// The guest returned without calling `response-outparam.set`.
     #[error("the component returned without sending a response")]
@@ -38,62 +61,133 @@ pub enum GuestFailure {
     Host(wasmtime::Error),
 }
 
-/// Runs `request` in a fresh instance of `guest` and returns its response.
-/// Guest output goes to `output`; the guest's work is traced in `span`.
-pub async fn run(
-    guest: Arc<Guest>,
-    request: hyper::Request<Incoming>,
-    scheme: Scheme,
-    output: &GuestOutput,
-    span: Span,
-) -> Result<hyper::Response<HostBody>, GuestFailure> {
-    let mut store = Store::new(guest.pre().engine(), Sandbox::new(output));
-    let (sender, receiver) = oneshot::channel();
-    let head_sent = Arc::new(AtomicBool::new(false));
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(scheme, request)
-        .map_err(GuestFailure::Host)?;
-    let outparam = {
-        let head_sent = head_sent.clone();
-        store
+/// Makes and runs instances under the host's grants and limits.
+pub struct Dispatcher {
+    grants: Arc<Grants>,
+    max_memory_bytes: usize,
+    request_timeout: Duration,
+}
+
+/// How far a guest got before it failed.
+enum Stage {
+    Instantiate(wasmtime::Error),
+    Handle(wasmtime::Error),
+}
+
+impl Dispatcher {
+    /// A dispatcher granting `grants`, capping memory and run time.
+    pub fn new(grants: Arc<Grants>, max_memory_bytes: usize, request_timeout: Duration) -> Self {
+        Self {
+            grants,
+            max_memory_bytes,
+            request_timeout,
+        }
+    }
+
+    /// Runs `request` in a fresh instance of `guest` and returns its response.
+    /// `permit` is released when the instance is gone; guest output goes to
+    /// `output`; the guest's work is traced in `span`.
+    pub async fn run(
+        &self,
+        guest: Arc<Guest>,
+        request: hyper::Request<LimitedBody>,
+        scheme: Scheme,
+        output: &GuestOutput,
+        span: Span,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<hyper::Response<HostBody>, GuestFailure> {
+        let mut store = Store::new(
+            guest.pre().engine(),
+            Sandbox::new(output, &self.grants, self.max_memory_bytes),
+        );
+        store.limiter(|sandbox| sandbox.limiter());
+        // Yield to tokio at every epoch tick: the deadline below can then stop any guest.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let (sender, receiver) = oneshot::channel();
+        let head_sent = Arc::new(AtomicBool::new(false));
+        let incoming = store
             .data_mut()
             .http()
-            .new_response_outparam_from_callback(move |response| {
-                head_sent.store(true, Ordering::Release);
-                let _ = sender.send(response);
-            })
-            .map_err(GuestFailure::Host)?
-    };
+            .new_incoming_request(scheme, request)
+            .map_err(GuestFailure::Host)?;
+        let outparam = {
+            let head_sent = head_sent.clone();
+            store
+                .data_mut()
+                .http()
+                .new_response_outparam_from_callback(move |response| {
+                    head_sent.store(true, Ordering::Release);
+                    let _ = sender.send(response);
+                })
+                .map_err(GuestFailure::Host)?
+        };
 
-    let task = tokio::spawn(
-        async move {
-            let proxy = guest.pre().instantiate_async(&mut store).await.map_err(GuestFailure::Instantiation)?;
-            let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await;
-            match result {
-                Ok(()) => Ok(()),
-                // The head is gone: all that is left is to cut the body off and say why.
-                Err(trap) if head_sent.load(Ordering::Acquire) => {
-                    tracing::error!(error = ?trap, "The component failed after it sent the response head; the body was cut off");
-                    Ok(())
+        let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
+        let task = tokio::spawn(
+            async move {
+                let outcome = tokio::time::timeout(timeout, async {
+                    let proxy = guest.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, incoming, outparam)
+                        .await
+                        .map_err(Stage::Handle)
+                })
+                .await;
+                let result = match outcome {
+                    Ok(Ok(())) => Ok(()),
+                    Err(_elapsed) => Err(GuestFailure::Deadline(timeout)),
+                    Ok(Err(Stage::Instantiate(error))) => Err(instantiation_failure(error)),
+                    Ok(Err(Stage::Handle(trap))) => {
+                        Err(trap_failure(trap, store.data().memory_limit_hit(), max_memory_bytes))
+                    }
+                };
+                // The slot goes back to the pool before the permit is released.
+                drop(store);
+                drop(permit);
+                match result {
+                    // The head is gone: all that is left is to cut the body off and say why.
+                    Err(failure) if head_sent.load(Ordering::Acquire) => {
+                        tracing::error!(error = %failure, "The component failed after it sent the response head; the body was cut off");
+                        Ok(())
+                    }
+                    other => other,
                 }
-                Err(trap) => Err(GuestFailure::Trap(trap)),
             }
-        }
-        .instrument(span),
-    );
+            .instrument(span),
+        );
 
-    match receiver.await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
-        // The store, and with it the sender, is gone: the task says why.
-        Err(_) => match task.await {
-            Ok(Ok(())) => Err(GuestFailure::NoResponse),
-            Ok(Err(failure)) => Err(failure),
-            Err(join_error) => Err(GuestFailure::Host(wasmtime::Error::msg(
-                join_error.to_string(),
-            ))),
-        },
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
+            // The store, and with it the sender, is gone: the task says why.
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(GuestFailure::NoResponse),
+                Ok(Err(failure)) => Err(failure),
+                Err(join_error) => Err(GuestFailure::Host(wasmtime::Error::msg(
+                    join_error.to_string(),
+                ))),
+            },
+        }
+    }
+}
+
+fn instantiation_failure(error: wasmtime::Error) -> GuestFailure {
+    if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+        GuestFailure::PoolExhausted
+    } else {
+        GuestFailure::Instantiation(error)
+    }
+}
+
+fn trap_failure(trap: wasmtime::Error, memory_limit_hit: bool, limit_bytes: usize) -> GuestFailure {
+    if memory_limit_hit {
+        return GuestFailure::MemoryLimit { limit_bytes, trap };
+    }
+    match trap.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => GuestFailure::StackOverflow(trap),
+        _ => GuestFailure::Trap(trap),
     }
 }

@@ -1,13 +1,14 @@
 //! Egress: what goes back to the Functions host. The guest's response passes
-//! through with the correlation id added; a guest that produced no response
-//! becomes a problem+json response with the correlation id, never an empty
-//! body or an HTML page.
+//! through with the correlation id added; a request that was refused, or
+//! whose guest produced no response, becomes a problem+json response with the
+//! correlation id, never an empty body or an HTML page.
 
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::body::HostBody;
 use crate::context::{CORRELATION_ID, RequestContext};
 use crate::dispatch::GuestFailure;
+use crate::limits::{Limits, RETRY_AFTER_SECONDS, Rejection};
 use crate::problem;
 
 /// The guest's response, as the caller gets it.
@@ -26,35 +27,82 @@ pub fn failure_response(
     context: &RequestContext,
 ) -> Response<HostBody> {
     let (status, detail) = match failure {
-        GuestFailure::Instantiation(_) => (
+        GuestFailure::PoolExhausted => {
+            return rejection_response(Rejection::Overloaded, None, path, context);
+        }
+        GuestFailure::Deadline(timeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "The component did not answer within its {} deadline.",
+                humantime::format_duration(*timeout)
+            ),
+        ),
+        GuestFailure::MemoryLimit { limit_bytes, .. } => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The component could not be started for this request.",
+            format!(
+                "The component hit its memory limit of {} MiB.",
+                limit_bytes >> 20
+            ),
+        ),
+        GuestFailure::StackOverflow(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The component overflowed its stack.".to_owned(),
         ),
         GuestFailure::Trap(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The component failed before it sent a response.",
+            "The component failed before it sent a response.".to_owned(),
         ),
         GuestFailure::NoResponse => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The component finished without sending a response.",
+            "The component finished without sending a response.".to_owned(),
         ),
         GuestFailure::ErrorCode(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The component answered with an error instead of a response.",
+            "The component answered with an error instead of a response.".to_owned(),
+        ),
+        GuestFailure::Instantiation(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The component could not be started for this request.".to_owned(),
         ),
         GuestFailure::Host(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The host could not pass the request to the component.",
+            "The host could not pass the request to the component.".to_owned(),
         ),
     };
     tracing::error!(status = status.as_u16(), error = %failure, "Request failed");
     with_correlation_id(
-        problem::response(status, detail, path, &context.correlation_id),
+        problem::response(status, &detail, path, &context.correlation_id),
         context,
     )
 }
 
-/// Any host-made response, with the correlation id.
+/// The response for a request the host refused. `limits` words the detail;
+/// without it (a pool that ran dry despite admission) a generic one is used.
+pub fn rejection_response(
+    rejection: Rejection,
+    limits: Option<&Limits>,
+    path: &str,
+    context: &RequestContext,
+) -> Response<HostBody> {
+    let detail = match limits {
+        Some(limits) => rejection.detail(limits),
+        None => format!("No instance is free; retry in {RETRY_AFTER_SECONDS} second(s)."),
+    };
+    tracing::warn!(
+        status = rejection.status().as_u16(),
+        "Request refused: {detail}"
+    );
+    let mut response =
+        problem::response(rejection.status(), &detail, path, &context.correlation_id);
+    if rejection == Rejection::Overloaded {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    with_correlation_id(response, context)
+}
+
+/// Any response, with the correlation id.
 pub fn with_correlation_id(
     mut response: Response<HostBody>,
     context: &RequestContext,

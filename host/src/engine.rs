@@ -1,13 +1,23 @@
 //! The wasmtime engine. Every command builds it here, so what `compile` writes
 //! is what `serve` can load.
 
+use std::time::Duration;
+
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. At each tick a running guest yields to
+/// tokio, which is how deadlines stop guests that never call the host.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Pool slots beyond the request instances, for instances the host makes
+/// itself (such as a smoke test of a new component).
+pub const RESERVED_SLOTS: u32 = 2;
 
 /// How much of the machine the guests may use.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineLimits {
-    /// Guest instances alive at once; the pooling allocator reserves this many slots.
+    /// Request instances alive at once; the pool has this many slots plus [`RESERVED_SLOTS`].
     pub max_instances: u32,
     /// Largest linear memory of one instance, in bytes.
     pub max_memory_bytes: usize,
@@ -23,10 +33,11 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 pub fn config(limits: EngineLimits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
     if pooling {
         // Instances come from pre-reserved slots: no mmap per request and
         // copy-on-write images stay mapped between requests of the same guest.
-        let n = limits.max_instances;
+        let n = limits.max_instances + RESERVED_SLOTS;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
@@ -44,8 +55,14 @@ pub fn config(limits: EngineLimits, pooling: bool) -> Config {
 
 /// Builds the engine, with the pooling allocator when the machine can reserve
 /// its address space (some kernels and containers cap virtual memory), else
-/// with on-demand allocation and a warning.
+/// with on-demand allocation and a warning, and starts its epoch ticker.
 pub fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
+    let engine = build_engine(limits)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
     match Engine::new(&config(limits, true)) {
         Ok(engine) => Ok(engine),
         Err(pooling_error) => {
@@ -56,4 +73,20 @@ pub fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
             Engine::new(&config(limits, false)).context("creating the wasmtime engine")
         }
     }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
+/// until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
 }

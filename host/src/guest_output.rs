@@ -297,3 +297,87 @@ impl AsyncWrite for GuestStream {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::logging::LogFormat;
+    use crate::logging::tests::capture;
+
+    /// The text lines logged for `writes`, each `(stream, bytes)`.
+    fn logged(writes: &[(Stream, Vec<u8>)]) -> Vec<String> {
+        capture(LogFormat::Text, || {
+            let output = GuestOutput::new(
+                tracing::info_span!("request", correlation_id = "c"),
+                Secrets::default(),
+            );
+            for (stream, bytes) in writes {
+                output.write(*stream, bytes);
+            }
+        })
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect()
+    }
+
+    #[test]
+    fn structured_lines_keep_level_and_fields_plain_lines_keep_their_stream() {
+        let lines = logged(&[
+            (
+                Stream::Stderr,
+                br#"{"level":"error","message":"boom","item_id":"7"}"#.to_vec(),
+            ),
+            (Stream::Stderr, b"\nplain warning\n".to_vec()),
+            (Stream::Stdout, b"partial ".to_vec()),
+            (Stream::Stdout, b"line without newline".to_vec()),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "[Error] boom item_id=7 correlation_id=c\n",
+                "[Warning] plain warning correlation_id=c\n",
+                "[Information] partial line without newline correlation_id=c\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_flood_is_cut_at_the_per_request_budget() {
+        let line = vec![b'x'; 1000];
+        let writes: Vec<(Stream, Vec<u8>)> = (0..400)
+            .map(|_| (Stream::Stdout, [line.as_slice(), b"\n"].concat()))
+            .collect();
+        let lines = logged(&writes);
+        assert_eq!(
+            lines.len(),
+            MAX_LOGGED_PER_REQUEST / 1000 + 1,
+            "the budget's lines and one warning"
+        );
+        assert!(
+            lines
+                .last()
+                .is_some_and(|last| last.contains("dropped_lines="))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn lines_do_not_depend_on_how_writes_are_split(
+            text in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'{'), any::<u8>()], 0..400),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let whole = logged(&[(Stream::Stdout, text.clone())]);
+            let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(text.len() + 1)).collect();
+            points.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for point in points.into_iter().chain([text.len()]) {
+                pieces.push((Stream::Stdout, text[start..point].to_vec()));
+                start = point;
+            }
+            prop_assert_eq!(whole, logged(&pieces));
+        }
+    }
+}

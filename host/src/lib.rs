@@ -7,11 +7,12 @@
 //! 2. [`handler`]: the request path, step by step;
 //! 3. [`ingress`]: readiness poll or forwarded request;
 //! 4. [`context`]: correlation id, secrets, the request as the guest sees it;
-//! 5. [`guest`]: the loaded, pre-instantiated component;
-//! 6. [`dispatch`]: a fresh store and instance per request, and the call;
-//! 7. [`sandbox`]: what an instance is granted (almost nothing);
-//! 8. [`guest_output`]: the guest's stdout and stderr as log events;
-//! 9. [`egress`]: the response, or a problem+json for a failure.
+//! 5. [`limits`]: head, body and admission limits; refusals;
+//! 6. [`guest`]: the loaded, pre-instantiated component;
+//! 7. [`dispatch`]: a fresh store and instance per request, deadline, the call;
+//! 8. [`sandbox`]: what an instance is granted (almost nothing) and its memory cap;
+//! 9. [`guest_output`]: the guest's stdout and stderr as log events;
+//! 10. [`egress`]: the response, or a problem+json for a refusal or failure.
 //!
 //! Around them: [`engine`] (wasmtime configuration), [`logging`], [`problem`]
 //! (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
@@ -26,6 +27,7 @@ pub mod guest;
 pub mod guest_output;
 pub mod handler;
 pub mod ingress;
+pub mod limits;
 pub mod logging;
 pub mod problem;
 pub mod sandbox;

@@ -16,12 +16,11 @@ use tokio::net::{TcpListener, TcpSocket};
 use wasmtime::error::Context as _;
 
 use crate::handler::Handler;
+use crate::limits::{Limits, MAX_URI_BYTES};
 
 /// Pending connections the kernel queues for us. `wasmtime serve` uses 100,
 /// which drops connections under bursts from many clients.
 const LISTEN_BACKLOG: u32 = 1024;
-/// A client must send its request head within this time (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds a listening socket on `address`.
 pub fn bind(address: SocketAddr) -> wasmtime::Result<TcpListener> {
@@ -45,13 +44,18 @@ pub fn bind(address: SocketAddr) -> wasmtime::Result<TcpListener> {
 pub async fn run(
     listener: TcpListener,
     handler: Arc<Handler>,
+    limits: &Limits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> wasmtime::Result<()> {
     let mut http = http1::Builder::new();
     http.keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        // A client must send its head in time (slowloris guard).
+        .header_read_timeout(limits.header_read_timeout)
+        // Room for heads somewhat over the limits, so that the handler, not
+        // hyper, answers them (with problem+json); far larger ones get hyper's bare 431.
+        .max_buf_size((4 * (limits.max_header_bytes + MAX_URI_BYTES)).max(8192));
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
 

@@ -9,8 +9,8 @@ use wasm_handler_tests::{HandlerProcess, guests, http};
 
 #[tokio::test]
 async fn readiness_poll_is_answered_by_the_host() {
-    let handler = HandlerProcess::start(guests::TRAP).await;
-    // Even with a guest that traps on every request, `GET /` is the host's.
+    let handler = HandlerProcess::start(guests::MISBEHAVE).await;
+    // The guest would answer `/` with 404; `GET /` is the host's.
     let probe = ::http::Request::get("/")
         .header("host", "127.0.0.1")
         .body(Bytes::new())
@@ -95,4 +95,45 @@ async fn sigterm_and_sigint_exit_zero() {
         // The Functions host restarts a handler that exits non-zero.
         assert!(status.success(), "signal {signal}: {status}");
     }
+}
+
+#[tokio::test]
+async fn sigterm_during_load_completes_every_accepted_request() {
+    const SIGTERM: i32 = 15;
+    const IN_FLIGHT: usize = 8;
+    let mut handler = HandlerProcess::builder(guests::MISBEHAVE)
+        .args(["--shutdown-grace", "10s"])
+        .start()
+        .await;
+    let port = handler.port();
+    let requests: Vec<_> = (0..IN_FLIGHT)
+        .map(|n| {
+            tokio::spawn(async move {
+                Forward::get(&format!("/api/faults/slow?ms=800&n={n}"))
+                    .send(port)
+                    .await
+            })
+        })
+        .collect();
+    handler
+        .wait_for_stderr_lines(IN_FLIGHT, |line| line.contains("started slow"))
+        .await;
+    handler.signal(SIGTERM);
+    handler
+        .wait_for_stdout(|line| line.contains("SIGTERM received"))
+        .await;
+
+    // New connections are no longer accepted...
+    let late = http::send(port, Forward::get("/api/faults/ok").into_request()).await;
+    assert!(late.is_err(), "a connection after the signal: {late:?}");
+    // ...and every request accepted before the signal completes.
+    for request in requests {
+        let response = request.await.expect("joined");
+        assert_eq!(
+            (response.status, response.body.as_ref()),
+            (200, b"slow".as_ref())
+        );
+    }
+    let status = handler.wait_for_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status}");
 }

@@ -140,8 +140,8 @@ async fn real_responses_match_the_document() {
     assert_eq!(no_route.status, 404);
     document.check(None, &no_route);
 
-    let trapped = HandlerProcess::start(guests::TRAP).await;
-    let failure = Forward::get("/api/catalog/42").send(trapped.port()).await;
+    let trapped = HandlerProcess::start(guests::MISBEHAVE).await;
+    let failure = Forward::get("/api/catalog/trap").send(trapped.port()).await;
     assert_eq!(failure.status, 500);
     document.check(Some(item), &failure);
 }

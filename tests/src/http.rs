@@ -1,10 +1,15 @@
 //! A small HTTP/1.1 client over loopback, one connection per request, with
 //! full control of what is sent.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Body, Frame};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -71,19 +76,59 @@ impl Response {
 
 /// Sends `request` to `127.0.0.1:port` on a new connection.
 pub async fn send(port: u16, request: ::http::Request<Bytes>) -> std::io::Result<Response> {
-    tokio::time::timeout(REQUEST_TIMEOUT, send_inner(port, request))
+    send_body(port, request.map(Full::new)).await
+}
+
+/// POSTs `chunks` to `path` with chunked transfer coding: no declared length.
+pub async fn send_chunked(
+    port: u16,
+    path: &str,
+    chunks: VecDeque<Bytes>,
+) -> std::io::Result<Response> {
+    let request = ::http::Request::post(path)
+        .header("host", "localhost")
+        .body(Chunked(chunks))
+        .expect("a request");
+    send_body(port, request).await
+}
+
+/// A body of chunks whose total length is not declared.
+struct Chunked(VecDeque<Bytes>);
+
+impl Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|chunk| Ok(Frame::data(chunk))))
+    }
+}
+
+async fn send_body<B>(port: u16, request: ::http::Request<B>) -> std::io::Result<Response>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange(port, request))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out"))?
 }
 
-async fn send_inner(port: u16, request: ::http::Request<Bytes>) -> std::io::Result<Response> {
+async fn exchange<B>(port: u16, request: ::http::Request<B>) -> std::io::Result<Response>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(connection);
     let response = sender
-        .send_request(request.map(Full::new))
+        .send_request(request)
         .await
         .map_err(std::io::Error::other)?;
     let (head, body) = response.into_parts();
@@ -96,5 +141,54 @@ async fn send_inner(port: u16, request: ::http::Request<Bytes>) -> std::io::Resu
         status: head.status.as_u16(),
         headers: head.headers,
         body,
+    })
+}
+
+/// What came back for raw bytes: the status line's code, if any, and all bytes
+/// read until the server closed the connection or went quiet.
+#[derive(Debug)]
+pub struct RawReply {
+    /// The status code of the first response, when one came.
+    pub status: Option<u16>,
+    /// Everything read.
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    /// The bytes as text, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// Writes `bytes` to a new connection, then reads until the server closes it
+/// or sends nothing for `quiet`.
+pub async fn send_raw(port: u16, bytes: &[u8], quiet: Duration) -> std::io::Result<RawReply> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(bytes).await?;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(quiet, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            // A reset after the answer is a close.
+            Ok(Err(error))
+                if !received.is_empty() || error.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
+                break;
+            }
+            Ok(Err(error)) => return Err(error),
+        }
+    }
+    let status = received
+        .strip_prefix(b"HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse().ok());
+    Ok(RawReply {
+        status,
+        bytes: received,
     })
 }

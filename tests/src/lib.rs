@@ -5,11 +5,13 @@
 //! - [`HandlerProcess`]: a running `wasm-handler`, launched with the Functions
 //!   host's environment and readiness poll, its console captured;
 //! - [`functions_host`]: requests as the Functions host forwards them;
-//! - [`http`]: a small HTTP/1.1 client.
+//! - [`http`]: a small HTTP/1.1 client;
+//! - [`upstream`]: a loopback HTTP server for guests to call out to.
 
 pub mod functions_host;
 pub mod http;
 mod process;
+pub mod upstream;
 
 pub use process::{HandlerBuilder, HandlerProcess, free_port, handler_binary};
 

@@ -200,6 +200,19 @@ impl HandlerProcess {
         self.stderr.wait_for(predicate, "stderr").await
     }
 
+    /// Waits until `count` stderr lines satisfy `predicate`.
+    pub async fn wait_for_stderr_lines(&self, count: usize, predicate: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + http::REQUEST_TIMEOUT;
+        while self.stderr().iter().filter(|line| predicate(line)).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} matching stderr lines:\n{}",
+                self.stderr().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -10,7 +10,9 @@ use wasmtime::error::Context as _;
 use crate::engine::{self, EngineLimits};
 use crate::guest::Guest;
 use crate::handler::Handler;
+use crate::limits::Limits;
 use crate::logging::{self, LogFormat};
+use crate::sandbox::Grants;
 use crate::server;
 
 /// The port the Functions host assigns to a custom handler.
@@ -36,21 +38,65 @@ pub struct ServeCommand {
     #[arg(long, env = "WASM_HANDLER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Guest instances alive at once.
+    /// How long in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "WASM_HANDLER_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+
+    #[command(flatten)]
+    limits: LimitOptions,
+
+    #[command(flatten)]
+    grants: GrantOptions,
+}
+
+/// What one request may cost.
+#[derive(Debug, clap::Args)]
+struct LimitOptions {
+    /// Longest a guest may run for one request, body included; past it, 504.
+    #[arg(long, env = "WASM_HANDLER_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+
+    /// Guest instances alive at once; past it, 503 with Retry-After.
     #[arg(long, env = "WASM_HANDLER_MAX_INSTANCES", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_instances: u32,
 
-    /// Largest linear memory of one guest instance, in MiB.
-    #[arg(long, env = "WASM_HANDLER_MAX_MEMORY_MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    max_memory_mib: u32,
+    /// Largest linear memory of one instance (e.g. 128MiB); past it the guest's allocation fails.
+    #[arg(long, env = "WASM_HANDLER_MAX_MEMORY", default_value = "128MiB", value_parser = parse_size)]
+    max_memory: u64,
 
-    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    /// Largest request body; past it, 413.
+    #[arg(long, env = "WASM_HANDLER_MAX_REQUEST_BODY", default_value = "10MiB", value_parser = parse_size)]
+    max_request_body: u64,
+
+    /// Largest request header section; past it, 431.
+    #[arg(long, env = "WASM_HANDLER_MAX_HEADER_SIZE", default_value = "32KiB", value_parser = parse_size)]
+    max_header_size: u64,
+
+    /// Longest a client may take to send its request head; then the connection is closed.
+    #[arg(long, env = "WASM_HANDLER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+}
+
+/// What guests may reach beyond the proxy world; nothing by default.
+#[derive(Debug, clap::Args)]
+struct GrantOptions {
+    /// An environment variable of this process the guest may read (repeatable).
     #[arg(
-        long,
-        env = "WASM_HANDLER_SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 10.0
+        long = "allow-env",
+        value_name = "NAME",
+        env = "WASM_HANDLER_ALLOW_ENV",
+        value_delimiter = ','
     )]
-    shutdown_grace_seconds: f64,
+    env: Vec<String>,
+
+    /// An authority (`host` or `host:port`) the guest may call over HTTP (repeatable).
+    #[arg(
+        long = "allow-outgoing-http",
+        value_name = "AUTHORITY",
+        env = "WASM_HANDLER_ALLOW_OUTGOING_HTTP",
+        value_delimiter = ','
+    )]
+    outgoing_http: Vec<String>,
 }
 
 impl ServeCommand {
@@ -65,14 +111,13 @@ impl ServeCommand {
     }
 
     async fn serve(self) -> wasmtime::Result<()> {
-        let grace = Duration::try_from_secs_f64(self.shutdown_grace_seconds)
-            .context("--shutdown-grace-seconds must be a non-negative number")?;
         let address = listen_address(self.listen)?;
-        let limits = EngineLimits {
-            max_instances: self.max_instances,
-            max_memory_bytes: usize::try_from(self.max_memory_mib)? << 20,
-        };
-        let engine = engine::build(limits)?;
+        let limits = self.limits.to_limits()?;
+        let grants = Grants::from_allowlists(&self.grants.env, &self.grants.outgoing_http)?;
+        let engine = engine::build(EngineLimits {
+            max_instances: limits.max_instances,
+            max_memory_bytes: limits.max_memory_bytes,
+        })?;
         let guest = Guest::load(&engine, &self.component)?;
         // Bind only once the guest is loaded: the Functions host takes any
         // answer on the port as "ready".
@@ -83,13 +128,33 @@ impl ServeCommand {
             "Listening on http://{}",
             listener.local_addr()?
         );
+        let handler = Arc::new(Handler::new(guest, limits.clone(), grants));
         server::run(
             listener,
-            Arc::new(Handler::new(guest)),
+            handler,
+            &limits,
             server::shutdown_signal(),
-            grace,
+            self.shutdown_grace,
         )
         .await
+    }
+}
+
+impl LimitOptions {
+    fn to_limits(&self) -> wasmtime::Result<Limits> {
+        let max_memory_bytes = usize::try_from(self.max_memory)?;
+        wasmtime::ensure!(
+            ((1 << 16)..=(4 << 30)).contains(&max_memory_bytes),
+            "--max-memory must be between 64KiB and 4GiB"
+        );
+        Ok(Limits {
+            request_timeout: self.request_timeout,
+            max_instances: self.max_instances,
+            max_memory_bytes,
+            max_request_body_bytes: self.max_request_body,
+            max_header_bytes: usize::try_from(self.max_header_size)?,
+            header_read_timeout: self.header_read_timeout,
+        })
     }
 }
 
@@ -105,4 +170,42 @@ fn listen_address(fallback: SocketAddr) -> wasmtime::Result<SocketAddr> {
         }
     }
     Ok(fallback)
+}
+
+/// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB` or `GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512KiB or 10MiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        other => return Err(format!("unknown unit {other:?}: use B, KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("10 MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("4GiB"), Ok(4 << 30));
+        assert!(parse_size("10MB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
 }
