@@ -58,6 +58,9 @@ fn main() {
         ("CATALOG", "catalog.wasm"),
         ("MISBEHAVE", "misbehave.wasm"),
         ("ECHO_REQUEST", "echo_request.wasm"),
+        ("VERSION_ONE", "version_one.wasm"),
+        ("VERSION_TWO", "version_two.wasm"),
+        ("NOT_A_HANDLER", "not_a_handler.wasm"),
     ] {
         let path = release.join(file);
         assert!(path.is_file(), "{} was not built", path.display());

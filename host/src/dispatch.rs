@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::{Instrument as _, Span};
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
+use wasmtime::error::Context as _;
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use crate::body::HostBody;
+use crate::context::Secrets;
 use crate::guest::Guest;
 use crate::guest_output::GuestOutput;
 use crate::limits::LimitedBody;
@@ -171,6 +173,36 @@ impl Dispatcher {
                 ))),
             },
         }
+    }
+
+    /// Makes one instance of `guest` and drops it: what a new component
+    /// version must survive before it serves.
+    pub async fn smoke_test(&self, guest: &Guest) -> wasmtime::Result<()> {
+        let output = GuestOutput::new(Span::current(), Secrets::default());
+        let mut store = self.store(guest.pre().engine(), &output);
+        tokio::time::timeout(
+            self.request_timeout,
+            guest.pre().instantiate_async(&mut store),
+        )
+        .await
+        .map_err(|_| {
+            wasmtime::format_err!("instantiating took longer than {:?}", self.request_timeout)
+        })?
+        .map(drop)
+        .context("a test instance of the component failed")
+    }
+
+    /// A fresh store: a new sandbox, the memory cap, and a yield to tokio at
+    /// every epoch tick (so a deadline can stop any guest).
+    fn store(&self, engine: &Engine, output: &GuestOutput) -> Store<Sandbox> {
+        let mut store = Store::new(
+            engine,
+            Sandbox::new(output, &self.grants, self.max_memory_bytes),
+        );
+        store.limiter(|sandbox| sandbox.limiter());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
     }
 }
 

@@ -1,22 +1,28 @@
 //! Egress: what goes back to the Functions host. The guest's response passes
-//! through with the correlation id added; a request that was refused, or
-//! whose guest produced no response, becomes a problem+json response with the
-//! correlation id, never an empty body or an HTML page.
+//! through with the correlation id and the serving component's digest added;
+//! a request that was refused, or whose guest produced no response, becomes a
+//! problem+json response with the correlation id, never an empty body or an
+//! HTML page.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 
 use crate::body::HostBody;
 use crate::context::{CORRELATION_ID, RequestContext};
 use crate::dispatch::GuestFailure;
+use crate::guest::Guest;
 use crate::limits::{Limits, RETRY_AFTER_SECONDS, Rejection};
 use crate::problem;
+
+/// The response header naming the component version that served a request.
+pub const COMPONENT_DIGEST: HeaderName = HeaderName::from_static("x-component-digest");
 
 /// The guest's response, as the caller gets it.
 pub fn guest_response(
     response: Response<HostBody>,
     context: &RequestContext,
+    guest: &Guest,
 ) -> Response<HostBody> {
-    with_correlation_id(response, context)
+    with_digest(with_correlation_id(response, context), guest)
 }
 
 /// The response for a guest failure. The details go to the log; the caller
@@ -25,10 +31,14 @@ pub fn failure_response(
     failure: &GuestFailure,
     path: &str,
     context: &RequestContext,
+    guest: &Guest,
 ) -> Response<HostBody> {
     let (status, detail) = match failure {
         GuestFailure::PoolExhausted => {
-            return rejection_response(Rejection::Overloaded, None, path, context);
+            return with_digest(
+                rejection_response(Rejection::Overloaded, None, path, context),
+                guest,
+            );
         }
         GuestFailure::Deadline(timeout) => (
             StatusCode::GATEWAY_TIMEOUT,
@@ -70,10 +80,8 @@ pub fn failure_response(
         ),
     };
     tracing::error!(status = status.as_u16(), error = %failure, "Request failed");
-    with_correlation_id(
-        problem::response(status, &detail, path, &context.correlation_id),
-        context,
-    )
+    let response = problem::response(status, &detail, path, &context.correlation_id);
+    with_digest(with_correlation_id(response, context), guest)
 }
 
 /// The response for a request the host refused. `limits` words the detail;
@@ -109,6 +117,13 @@ pub fn with_correlation_id(
 ) -> Response<HostBody> {
     if let Ok(value) = HeaderValue::from_str(&context.correlation_id) {
         response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}
+
+fn with_digest(mut response: Response<HostBody>, guest: &Guest) -> Response<HostBody> {
+    if let Ok(value) = HeaderValue::from_str(guest.digest()) {
+        response.headers_mut().insert(COMPONENT_DIGEST, value);
     }
     response
 }

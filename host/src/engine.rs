@@ -75,6 +75,17 @@ fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
     }
 }
 
+/// An engine for `compile`: the configuration `serve` uses, whose compiled
+/// code does not depend on the pool's sizes (checked by a test), without a
+/// pool or an epoch ticker.
+pub fn for_compiling() -> wasmtime::Result<Engine> {
+    let any_limits = EngineLimits {
+        max_instances: 1,
+        max_memory_bytes: 1 << 20,
+    };
+    Engine::new(&config(any_limits, false)).context("creating the wasmtime engine")
+}
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
 /// until the engine is dropped.
 fn start_epoch_ticker(engine: &Engine) {
@@ -89,4 +100,25 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::engine_id;
+
+    /// `compile` builds its engine without the pool's sizes: that is only
+    /// right while they do not change what compiled code is compatible.
+    #[test]
+    fn pool_sizes_do_not_change_compiled_code() {
+        let compiling = engine_id(&for_compiling().expect("an engine"));
+        for (max_instances, max_memory_bytes) in [(1, 1 << 20), (256, 128 << 20), (1000, 4 << 30)] {
+            let limits = EngineLimits {
+                max_instances,
+                max_memory_bytes,
+            };
+            let serving = Engine::new(&config(limits, true)).expect("a pooling engine");
+            assert_eq!(engine_id(&serving), compiling, "{limits:?}");
+        }
+    }
 }

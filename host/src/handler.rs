@@ -1,6 +1,6 @@
-//! The request path, step by step: ingress, request context, limits and
-//! admission, dispatch to a fresh guest instance, egress. Each step lives in
-//! its own module.
+//! The request path, step by step: ingress, request context, limits,
+//! routing to a component, admission, dispatch to a fresh instance of the
+//! version serving now, egress. Each step lives in its own module.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,30 +13,24 @@ use crate::body::HostBody;
 use crate::context::RequestContext;
 use crate::dispatch::Dispatcher;
 use crate::egress;
-use crate::guest::Guest;
 use crate::guest_output::GuestOutput;
 use crate::ingress::{self, Ingress};
 use crate::limits::{self, Admission, LimitedBody, Limits, Rejection};
-use crate::sandbox::Grants;
+use crate::registry::Registry;
 
-/// Serves requests with one guest, under the host's limits and grants.
+/// Serves requests with the registry's components, under the host's limits.
 pub struct Handler {
-    guest: Arc<Guest>,
+    registry: Arc<Registry>,
     limits: Limits,
     admission: Admission,
-    dispatcher: Dispatcher,
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl Handler {
-    /// A handler for `guest`.
-    pub fn new(guest: Guest, limits: Limits, grants: Grants) -> Self {
-        let dispatcher = Dispatcher::new(
-            Arc::new(grants),
-            limits.max_memory_bytes,
-            limits.request_timeout,
-        );
+    /// A handler for the routes of `registry`.
+    pub fn new(registry: Arc<Registry>, limits: Limits, dispatcher: Arc<Dispatcher>) -> Self {
         Self {
-            guest: Arc::new(guest),
+            registry,
             admission: Admission::new(limits.max_instances),
             limits,
             dispatcher,
@@ -52,12 +46,17 @@ impl Handler {
         }
 
         let context = RequestContext::new(&head);
+        let path = head.uri.path().to_owned();
+        let route = self.registry.route(&path);
+        // The version a request starts with serves it to the end, whatever reloads meanwhile.
+        let guest = route.map(|route| route.current());
         let span = tracing::info_span!(
             "request",
             correlation_id = %context.correlation_id,
             invocation_id = context.invocation_id.as_deref(),
+            route = route.map(|route| route.prefix()),
+            component_digest = guest.as_ref().map(|guest| guest.digest()),
         );
-        let path = head.uri.path().to_owned();
         tracing::debug!(parent: &span, method = %head.method, path = path.as_str(), "Request received");
         let refuse = |rejection| {
             span.in_scope(|| {
@@ -67,6 +66,9 @@ impl Handler {
         if let Err(rejection) = limits::check_head(&head, &self.limits) {
             return refuse(rejection);
         }
+        let Some(guest) = guest else {
+            return refuse(Rejection::NoRoute);
+        };
         let permit = match self.admission.try_admit() {
             Ok(permit) => permit,
             Err(rejection) => return refuse(rejection),
@@ -89,7 +91,7 @@ impl Handler {
         let outcome = self
             .dispatcher
             .run(
-                self.guest.clone(),
+                guest.clone(),
                 request,
                 scheme,
                 &output,
@@ -102,8 +104,10 @@ impl Handler {
             return refuse(Rejection::BodyTooLarge);
         }
         match outcome {
-            Ok(response) => egress::guest_response(response, &context),
-            Err(failure) => span.in_scope(|| egress::failure_response(&failure, &path, &context)),
+            Ok(response) => egress::guest_response(response, &context, &guest),
+            Err(failure) => {
+                span.in_scope(|| egress::failure_response(&failure, &path, &context, &guest))
+            }
         }
     }
 }

@@ -8,15 +8,18 @@
 //! 3. [`ingress`]: readiness poll or forwarded request;
 //! 4. [`context`]: correlation id, secrets, the request as the guest sees it;
 //! 5. [`limits`]: head, body and admission limits; refusals;
-//! 6. [`guest`]: the loaded, pre-instantiated component;
+//! 6. [`registry`]: which component serves which route prefix, swapped atomically;
+//!    [`guest`]: a loaded, pre-instantiated component version;
 //! 7. [`dispatch`]: a fresh store and instance per request, deadline, the call;
 //! 8. [`sandbox`]: what an instance is granted (almost nothing) and its memory cap;
 //! 9. [`guest_output`]: the guest's stdout and stderr as log events;
 //! 10. [`egress`]: the response, or a problem+json for a refusal or failure.
 //!
-//! Around them: [`engine`] (wasmtime configuration), [`logging`], [`problem`]
-//! (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
+//! Around them: [`engine`] (wasmtime configuration), [`artifact`] (compiled
+//! and precompiled components on disk), [`reload`] (file watching, SIGHUP),
+//! [`logging`], [`problem`] (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
 
+pub mod artifact;
 pub mod body;
 pub mod commands;
 pub mod context;
@@ -30,5 +33,7 @@ pub mod ingress;
 pub mod limits;
 pub mod logging;
 pub mod problem;
+pub mod registry;
+pub mod reload;
 pub mod sandbox;
 pub mod server;

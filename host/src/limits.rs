@@ -50,6 +50,8 @@ pub enum Rejection {
     BodyTooLarge,
     /// Every instance slot is in use.
     Overloaded,
+    /// No component is routed at the request's path.
+    NoRoute,
 }
 
 impl Rejection {
@@ -60,6 +62,7 @@ impl Rejection {
             Rejection::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::NoRoute => StatusCode::NOT_FOUND,
         }
     }
 
@@ -85,6 +88,7 @@ impl Rejection {
                 "All {} instances are busy; retry in {RETRY_AFTER_SECONDS} second(s).",
                 limits.max_instances
             ),
+            Rejection::NoRoute => "No component serves this path.".to_owned(),
         }
     }
 }

@@ -15,6 +15,12 @@ pub mod upstream;
 
 pub use process::{HandlerBuilder, HandlerProcess, free_port, handler_binary};
 
+/// Hex SHA-256 of `bytes`, as the host names component versions.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
 /// Guest components, built from source by this crate's build script.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));

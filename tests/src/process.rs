@@ -42,7 +42,8 @@ pub fn handler_binary() -> PathBuf {
 
 /// Options for starting a handler.
 pub struct HandlerBuilder {
-    component: PathBuf,
+    component: Option<PathBuf>,
+    app_root: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
     port_passing: PortPassing,
@@ -91,15 +92,13 @@ impl HandlerBuilder {
     /// Launches the handler and waits until it answers the readiness poll.
     pub async fn start(self) -> HandlerProcess {
         let port = free_port();
-        let app_root = Path::new(&self.component)
-            .parent()
-            .expect("the component is in a folder")
-            .to_owned();
+        let app_root = self.app_root;
         let mut command = Command::new(handler_binary());
+        command.arg("serve");
+        if let Some(component) = &self.component {
+            command.arg("--component").arg(component);
+        }
         command
-            .arg("serve")
-            .arg("--component")
-            .arg(&self.component)
             .args(&self.args)
             .current_dir(&app_root)
             .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
@@ -160,10 +159,25 @@ impl HandlerProcess {
         process
     }
 
-    /// Options for a handler serving `component`.
+    /// Options for a handler serving `component`, from the folder it is in.
     pub fn builder(component: impl AsRef<Path>) -> HandlerBuilder {
+        let component = component.as_ref();
+        let app_root = component
+            .parent()
+            .expect("the component is in a folder")
+            .to_owned();
         HandlerBuilder {
-            component: component.as_ref().to_owned(),
+            component: Some(component.to_owned()),
+            ..Self::builder_in(app_root)
+        }
+    }
+
+    /// Options for a handler run from `app_root` with no `--component`
+    /// (give `--route` arguments).
+    pub fn builder_in(app_root: impl AsRef<Path>) -> HandlerBuilder {
+        HandlerBuilder {
+            component: None,
+            app_root: app_root.as_ref().to_owned(),
             args: Vec::new(),
             env: Vec::new(),
             port_passing: PortPassing::CustomHandlerVariable,
@@ -202,15 +216,12 @@ impl HandlerProcess {
 
     /// Waits until `count` stderr lines satisfy `predicate`.
     pub async fn wait_for_stderr_lines(&self, count: usize, predicate: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + http::REQUEST_TIMEOUT;
-        while self.stderr().iter().filter(|line| predicate(line)).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "fewer than {count} matching stderr lines:\n{}",
-                self.stderr().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.stderr.wait_for_count(count, predicate, "stderr").await;
+    }
+
+    /// Waits until `count` stdout lines satisfy `predicate`.
+    pub async fn wait_for_stdout_lines(&self, count: usize, predicate: impl Fn(&str) -> bool) {
+        self.stdout.wait_for_count(count, predicate, "stdout").await;
     }
 
     /// Whether the process is still running.
@@ -294,6 +305,18 @@ impl Console {
 
     fn lines(&self) -> Vec<String> {
         self.0.lock().expect("not poisoned").clone()
+    }
+
+    async fn wait_for_count(&self, count: usize, predicate: impl Fn(&str) -> bool, name: &str) {
+        let deadline = Instant::now() + http::REQUEST_TIMEOUT;
+        while self.lines().iter().filter(|line| predicate(line)).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} matching {name} lines:\n{}",
+                self.lines().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn wait_for(&self, predicate: impl Fn(&str) -> bool, name: &str) -> String {

@@ -1,7 +1,9 @@
 //! The command line: one module per subcommand.
 
+mod compile;
 mod serve;
 
+pub use compile::CompileCommand;
 pub use serve::ServeCommand;
 
 /// `wasm-handler`: serves a wasi:http component as an Azure Functions custom handler.
@@ -14,8 +16,10 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Serve a wasi:http component over HTTP, as a Functions custom handler.
+    /// Serve wasi:http components over HTTP, as a Functions custom handler.
     Serve(ServeCommand),
+    /// Precompile a component for this host (`.wasm` -> `.cwasm`).
+    Compile(CompileCommand),
 }
 
 impl Cli {
@@ -23,6 +27,7 @@ impl Cli {
     pub fn execute(self) -> wasmtime::Result<()> {
         match self.command {
             Command::Serve(serve) => serve.execute(),
+            Command::Compile(compile) => compile.execute(),
         }
     }
 }

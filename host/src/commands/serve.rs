@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use wasmtime::error::Context as _;
 
+use crate::dispatch::Dispatcher;
 use crate::engine::{self, EngineLimits};
-use crate::guest::Guest;
+use crate::guest::Loader;
 use crate::handler::Handler;
 use crate::limits::Limits;
 use crate::logging::{self, LogFormat};
+use crate::registry::Registry;
 use crate::sandbox::Grants;
-use crate::server;
+use crate::{reload, server};
 
 /// The port the Functions host assigns to a custom handler.
 const FUNCTIONS_PORT_ENV: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
@@ -24,9 +26,31 @@ const LEGACY_FUNCTIONS_PORT_ENV: &str = "FUNCTIONS_HTTPWORKER_PORT";
 /// Functions app settings can set it without touching host.json.
 #[derive(Debug, clap::Args)]
 pub struct ServeCommand {
-    /// The wasi:http 0.2 component to serve (`.wasm`).
-    #[arg(long, env = "WASM_HANDLER_COMPONENT")]
-    component: PathBuf,
+    /// The wasi:http 0.2 component to serve at every path (`.wasm`, or a
+    /// `.cwasm` from `wasm-handler compile`); the same as `--route /=PATH`.
+    #[arg(
+        long,
+        env = "WASM_HANDLER_COMPONENT",
+        required_unless_present = "routes"
+    )]
+    component: Option<PathBuf>,
+
+    /// A component for the paths under a prefix, `PREFIX=PATH`, e.g.
+    /// `/api/orders=orders.wasm` (repeatable; the longest matching prefix wins).
+    #[arg(long = "route", value_name = "PREFIX=PATH", env = "WASM_HANDLER_ROUTES", value_delimiter = ',', value_parser = parse_route)]
+    routes: Vec<(String, PathBuf)>,
+
+    /// Reload a component when its file is replaced (SIGHUP always reloads every component).
+    #[arg(long, env = "WASM_HANDLER_WATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    watch: bool,
+
+    /// Where compiled components are kept, by digest and engine [default: <temp dir>/wasm-handler-cache].
+    #[arg(long, env = "WASM_HANDLER_CACHE_DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile every component at start-up instead of caching the result.
+    #[arg(long, env = "WASM_HANDLER_NO_CACHE")]
+    no_cache: bool,
 
     /// Address to listen on when FUNCTIONS_CUSTOMHANDLER_PORT is not set. When
     /// it is (as under `func start` and in Azure), the handler listens on
@@ -118,17 +142,41 @@ impl ServeCommand {
             max_instances: limits.max_instances,
             max_memory_bytes: limits.max_memory_bytes,
         })?;
-        let guest = Guest::load(&engine, &self.component)?;
-        // Bind only once the guest is loaded: the Functions host takes any
+        let cache_dir = match (self.no_cache, self.cache_dir) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir),
+            (false, None) => Some(std::env::temp_dir().join("wasm-handler-cache")),
+        };
+        let loader = Arc::new(Loader::new(&engine, cache_dir)?);
+        let dispatcher = Arc::new(Dispatcher::new(
+            Arc::new(grants),
+            limits.max_memory_bytes,
+            limits.request_timeout,
+        ));
+        let routes: Vec<(String, PathBuf)> = self
+            .component
+            .into_iter()
+            .map(|path| ("/".to_owned(), path))
+            .chain(self.routes)
+            .collect();
+        let registry = Arc::new(Registry::load(&routes, &loader, &dispatcher).await?);
+        let _reloader = reload::start(registry.clone(), loader, dispatcher.clone(), self.watch)?;
+
+        // Bind only once every guest is loaded: the Functions host takes any
         // answer on the port as "ready".
         let listener = server::bind(address)?;
-        tracing::info!(
-            component = %guest.path().display(),
-            digest = guest.digest(),
-            "Listening on http://{}",
-            listener.local_addr()?
-        );
-        let handler = Arc::new(Handler::new(guest, limits.clone(), grants));
+        for route in registry.routes() {
+            let guest = route.current();
+            tracing::info!(
+                prefix = route.prefix(),
+                component = %route.path().display(),
+                digest = guest.digest(),
+                origin = %guest.origin(),
+                "Serving component"
+            );
+        }
+        tracing::info!("Listening on http://{}", listener.local_addr()?);
+        let handler = Arc::new(Handler::new(registry, limits.clone(), dispatcher));
         server::run(
             listener,
             handler,
@@ -141,7 +189,7 @@ impl ServeCommand {
 }
 
 impl LimitOptions {
-    fn to_limits(&self) -> wasmtime::Result<Limits> {
+    pub(super) fn to_limits(&self) -> wasmtime::Result<Limits> {
         let max_memory_bytes = usize::try_from(self.max_memory)?;
         wasmtime::ensure!(
             ((1 << 16)..=(4 << 30)).contains(&max_memory_bytes),
@@ -170,6 +218,19 @@ fn listen_address(fallback: SocketAddr) -> wasmtime::Result<SocketAddr> {
         }
     }
     Ok(fallback)
+}
+
+/// `PREFIX=PATH`.
+fn parse_route(text: &str) -> Result<(String, PathBuf), String> {
+    let (prefix, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not PREFIX=PATH"))?;
+    if !prefix.starts_with('/') || path.is_empty() {
+        return Err(format!(
+            "{text:?} is not PREFIX=PATH with a prefix starting with /"
+        ));
+    }
+    Ok((prefix.to_owned(), PathBuf::from(path)))
 }
 
 /// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB` or `GiB`.

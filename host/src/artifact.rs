@@ -1,0 +1,300 @@
+//! Compiled components on disk.
+//!
+//! A `.wasm` is compiled with the host's engine, or loaded precompiled from:
+//! the `.cwasm` beside it, when its sidecar (`.cwasm.json`) names this very
+//! `.wasm` (by digest) and this engine; else the cache directory, where
+//! compiled output is kept under the component's digest and the engine's
+//! compatibility hash. A `.cwasm` can also be served directly.
+//!
+//! Precompiled code is native code, so it is only loaded when wasmtime
+//! recognises it and accepts its version and configuration; anything else is
+//! refused (or recompiled from the `.wasm` beside it). Files are written to a
+//! temporary name and renamed into place, so a file that wasmtime has mapped
+//! is never overwritten; artifacts that are not ours (a `.cwasm` an operator
+//! dropped in) are read into memory rather than mapped, so replacing them in
+//! place cannot pull code out from under a running instance.
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use wasmtime::error::Context as _;
+use wasmtime::{Engine, Precompiled, component::Component};
+
+/// Where a loaded component's code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled at load time.
+    Compiled,
+    /// The cache directory.
+    Cache,
+    /// A precompiled `.cwasm` (beside the `.wasm`, or given directly).
+    Precompiled(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Compiled => f.write_str("compiled"),
+            Origin::Cache => f.write_str("cache"),
+            Origin::Precompiled(path) => write!(f, "precompiled {}", path.display()),
+        }
+    }
+}
+
+/// A component ready to link, and its identity.
+pub struct Loaded {
+    /// The compiled component.
+    pub component: Component,
+    /// `sha256:<hex>` of the `.wasm` it was compiled from (of the `.cwasm`
+    /// itself when no sidecar names the source).
+    pub digest: String,
+    /// Where its code came from.
+    pub origin: Origin,
+}
+
+/// The sidecar `compile` writes beside a `.cwasm`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sidecar {
+    /// Digest of the `.wasm` the artifact was compiled from.
+    source: String,
+    /// The engine it was compiled for (see [`engine_id`]).
+    engine: String,
+}
+
+/// Loads and writes compiled components for one engine.
+pub struct Artifacts {
+    engine: Engine,
+    engine_id: String,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Artifacts {
+    /// Artifacts for `engine`, caching compiled output in `cache_dir` if given.
+    pub fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> Self {
+        Self {
+            engine: engine.clone(),
+            engine_id: engine_id(engine),
+            cache_dir,
+        }
+    }
+
+    /// Loads the component at `path`, a `.wasm` or a precompiled `.cwasm`.
+    pub fn load(&self, path: &Path) -> wasmtime::Result<Loaded> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading the component {}", path.display()))?;
+        match Engine::detect_precompiled(&bytes) {
+            Some(Precompiled::Component) => self.load_precompiled_file(path, bytes),
+            Some(Precompiled::Module) => {
+                wasmtime::bail!(
+                    "{} is a precompiled core module, not a component",
+                    path.display()
+                )
+            }
+            None => self.load_wasm(path, &bytes),
+        }
+    }
+
+    /// Compiles `wasm` into `output` (and its sidecar), for this engine.
+    pub fn compile_to_file(&self, wasm: &Path, output: &Path) -> wasmtime::Result<String> {
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        wasmtime::ensure!(
+            Engine::detect_precompiled(&bytes).is_none(),
+            "{} is already precompiled; give the .wasm",
+            wasm.display()
+        );
+        let digest = digest(&bytes);
+        let serialized = self.precompile(wasm, &bytes)?;
+        write_atomically(output, &serialized)?;
+        let sidecar = Sidecar {
+            source: digest.clone(),
+            engine: self.engine_id.clone(),
+        };
+        write_atomically(
+            &sidecar_path(output),
+            serde_json::to_string_pretty(&sidecar)?.as_bytes(),
+        )?;
+        Ok(digest)
+    }
+
+    fn load_wasm(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Loaded> {
+        let digest = digest(bytes);
+        if let Some(loaded) = self.load_beside(path, &digest) {
+            return Ok(loaded);
+        }
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}-{}.cwasm", digest_hex(&digest), self.engine_id)));
+        if let Some(cached) = cached.as_ref().filter(|cached| cached.is_file()) {
+            // SAFETY: the cache holds only files this host wrote with
+            // `Engine::precompile_component` and renamed into place; they are
+            // never modified, and wasmtime checks version and configuration.
+            match unsafe { Component::deserialize_file(&self.engine, cached) } {
+                Ok(component) => {
+                    return Ok(Loaded {
+                        component,
+                        digest,
+                        origin: Origin::Cache,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(path = %cached.display(), error = %format!("{error:#}"), "Ignoring an unusable cache entry");
+                }
+            }
+        }
+
+        let serialized = self.precompile(path, bytes)?;
+        if let Some(cached) = cached {
+            match write_atomically(&cached, &serialized) {
+                // SAFETY: as above: written by this host just now, renamed into place.
+                Ok(()) => match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                    Ok(component) => {
+                        return Ok(Loaded {
+                            component,
+                            digest,
+                            origin: Origin::Compiled,
+                        });
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "Loading a fresh cache entry failed")
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(path = %cached.display(), error = %format!("{error:#}"), "Cannot write the compile cache");
+                }
+            }
+        }
+        // SAFETY: bytes this engine produced a moment ago.
+        let component = unsafe { Component::deserialize(&self.engine, &serialized) }?;
+        Ok(Loaded {
+            component,
+            digest,
+            origin: Origin::Compiled,
+        })
+    }
+
+    /// The `.cwasm` beside `wasm`, if its sidecar says it was compiled from
+    /// this digest for this engine, and wasmtime accepts it.
+    fn load_beside(&self, wasm: &Path, digest: &str) -> Option<Loaded> {
+        let cwasm = wasm.with_extension("cwasm");
+        let sidecar: Sidecar =
+            serde_json::from_slice(&std::fs::read(sidecar_path(&cwasm)).ok()?).ok()?;
+        if sidecar.source != digest || sidecar.engine != self.engine_id {
+            tracing::info!(path = %cwasm.display(), "The precompiled artifact beside the component is for another build; compiling");
+            return None;
+        }
+        let bytes = std::fs::read(&cwasm).ok()?;
+        match self.deserialize(&cwasm, &bytes) {
+            Ok(component) => Some(Loaded {
+                component,
+                digest: digest.to_owned(),
+                origin: Origin::Precompiled(cwasm),
+            }),
+            Err(error) => {
+                tracing::warn!(path = %cwasm.display(), error = %format!("{error:#}"), "Ignoring the precompiled artifact beside the component");
+                None
+            }
+        }
+    }
+
+    /// A `.cwasm` given directly. If this engine cannot load it, the `.wasm`
+    /// beside it is compiled instead; without one, it is refused.
+    fn load_precompiled_file(&self, path: &Path, bytes: Vec<u8>) -> wasmtime::Result<Loaded> {
+        match self.deserialize(path, &bytes) {
+            Ok(component) => {
+                let sidecar = std::fs::read(sidecar_path(path))
+                    .ok()
+                    .and_then(|text| serde_json::from_slice::<Sidecar>(&text).ok());
+                let digest = sidecar.map_or_else(|| self::digest(&bytes), |sidecar| sidecar.source);
+                Ok(Loaded {
+                    component,
+                    digest,
+                    origin: Origin::Precompiled(path.to_owned()),
+                })
+            }
+            Err(error) => {
+                let wasm = path.with_extension("wasm");
+                if wasm.is_file() {
+                    tracing::warn!(
+                        path = %path.display(), error = %format!("{error:#}"),
+                        "This precompiled artifact does not fit this host; compiling the .wasm beside it"
+                    );
+                    return self.load_wasm(&wasm, &std::fs::read(&wasm)?);
+                }
+                Err(error.context(format!(
+                    "{} was precompiled by another wasmtime version or configuration; \
+                     recompile it with `wasm-handler compile` or serve the .wasm",
+                    path.display()
+                )))
+            }
+        }
+    }
+
+    fn deserialize(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Component> {
+        // SAFETY: wasmtime recognised these bytes as its own precompiled
+        // component and checks that its version and configuration match this
+        // engine before using them. Operators ship `.cwasm` files made by
+        // `wasm-handler compile`, as trusted as the host binary itself. The
+        // bytes are copied in, not mapped, so the file may change afterwards.
+        unsafe { Component::deserialize(&self.engine, bytes) }
+            .with_context(|| format!("loading {}", path.display()))
+    }
+
+    fn precompile(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        self.engine
+            .precompile_component(bytes)
+            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))
+    }
+}
+
+/// Identifies what a precompiled artifact must have been compiled for: this
+/// wasmtime version and this engine configuration (hex of a SHA-256 of
+/// wasmtime's compatibility hash).
+pub fn engine_id(engine: &Engine) -> String {
+    struct Sha256Hasher(Sha256);
+    impl Hasher for Sha256Hasher {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut hasher = Sha256Hasher(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    format!("{:x}", hasher.0.finalize())[..16].to_owned()
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn digest_hex(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+/// `x.cwasm` -> `x.cwasm.json`.
+fn sidecar_path(cwasm: &Path) -> PathBuf {
+    let mut name = cwasm.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`: readers see the old file or the new one, never a mix, and a mapped
+/// old file keeps its contents.
+fn write_atomically(path: &Path, bytes: &[u8]) -> wasmtime::Result<()> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{:016x}.tmp", fastrand::u64(..)));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("renaming {} into place", path.display()))
+}

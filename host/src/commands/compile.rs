@@ -1,0 +1,38 @@
+//! `wasm-handler compile`: precompile a component for the engine `serve`
+//! uses, so that start-up and reloads skip compilation.
+
+use std::path::PathBuf;
+
+use crate::artifact::{Artifacts, engine_id};
+use crate::engine;
+
+/// Options of `wasm-handler compile`.
+#[derive(Debug, clap::Args)]
+pub struct CompileCommand {
+    /// The component to compile (`.wasm`).
+    input: PathBuf,
+
+    /// Where to write the precompiled artifact [default: INPUT with the extension `.cwasm`].
+    /// A sidecar `<OUTPUT>.json` records the source's digest and the engine,
+    /// so `serve` only uses the artifact for that very component.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+impl CompileCommand {
+    /// Compiles and writes the artifact and its sidecar.
+    pub fn execute(self) -> wasmtime::Result<()> {
+        let engine = engine::for_compiling()?;
+        let output = self
+            .output
+            .unwrap_or_else(|| self.input.with_extension("cwasm"));
+        let digest = Artifacts::new(&engine, None).compile_to_file(&self.input, &output)?;
+        eprintln!(
+            "{} ({digest}) -> {} (engine {})",
+            self.input.display(),
+            output.display(),
+            engine_id(&engine)
+        );
+        Ok(())
+    }
+}

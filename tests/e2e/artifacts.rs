@@ -1,0 +1,202 @@
+//! Precompiled components and the compile cache: `wasm-handler compile`
+//! output loads without compiling, a stale or foreign artifact is never used,
+//! and compiled output is cached by digest and engine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wasm_handler_tests::functions_host::Forward;
+use wasm_handler_tests::{HandlerProcess, guests, handler_binary};
+
+fn folder(test: &str) -> PathBuf {
+    let folder =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&folder).expect("creating a folder");
+    folder
+}
+
+fn compile(input: &Path, output: Option<&Path>) {
+    let mut command = Command::new(handler_binary());
+    command.arg("compile").arg(input);
+    if let Some(output) = output {
+        command.arg("-o").arg(output);
+    }
+    let result = command.output().expect("running wasm-handler compile");
+    assert!(
+        result.status.success(),
+        "compile failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+async fn serving_line(handler: &HandlerProcess) -> String {
+    handler
+        .wait_for_stdout(|line| line.contains("Serving component"))
+        .await
+}
+
+#[tokio::test]
+async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
+    let folder = folder("precompiled");
+    let wasm = folder.join("app.wasm");
+    std::fs::copy(guests::VERSION_ONE, &wasm).expect("copying");
+    compile(&wasm, None);
+    let (cwasm, sidecar) = (folder.join("app.cwasm"), folder.join("app.cwasm.json"));
+    assert!(cwasm.is_file() && sidecar.is_file());
+
+    let direct = HandlerProcess::builder(&cwasm)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    assert!(
+        serving_line(&direct).await.contains("origin=\"precompiled"),
+        "{:?}",
+        direct.stdout()
+    );
+    let response = Forward::get("/x").send(direct.port()).await;
+    assert_eq!(
+        (response.status, response.body.as_ref()),
+        (200, b"one".as_ref())
+    );
+
+    let beside = HandlerProcess::builder(&wasm)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    let line = serving_line(&beside).await;
+    assert!(
+        line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
+        "{line}"
+    );
+    // The digest is the .wasm's, whichever form was loaded.
+    assert_eq!(
+        Forward::get("/x")
+            .send(beside.port())
+            .await
+            .header("x-component-digest"),
+        response.header("x-component-digest")
+    );
+
+    // A new .wasm beside the old artifact: the stale artifact is not used.
+    let staging = folder.join("staging");
+    std::fs::copy(guests::VERSION_TWO, &staging).expect("copying");
+    std::fs::rename(&staging, &wasm).expect("renaming");
+    let swapped = beside
+        .wait_for_stdout(|line| line.contains("Serving a new component version"))
+        .await;
+    assert!(swapped.contains("origin=compiled"), "{swapped}");
+    assert_eq!(
+        Forward::get("/x").send(beside.port()).await.body.as_ref(),
+        b"two"
+    );
+}
+
+/// `wasm-handler compile` output stamped with another wasmtime major version,
+/// as an artifact from another release would be. Wasmtime's engine section is
+/// `0, len, "48", <postcard metadata starting with the target triple>`.
+fn foreign_artifact(folder: &Path) -> PathBuf {
+    let wasm = folder.join("app.wasm");
+    std::fs::copy(guests::VERSION_ONE, &wasm).expect("copying");
+    let cwasm = folder.join("app.cwasm");
+    compile(&wasm, Some(&cwasm));
+    let mut bytes = std::fs::read(&cwasm).expect("reading the artifact");
+    let stamp = [&[0u8, 2][..], b"48"].concat();
+    let arch = std::env::consts::ARCH.as_bytes();
+    let at = (0..bytes.len() - stamp.len() - arch.len() - 1)
+        .find(|&at| {
+            bytes[at..].starts_with(&stamp) && bytes[at + stamp.len() + 1..].starts_with(arch)
+        })
+        .expect("the engine section records wasmtime's version");
+    bytes[at + 2..at + 4].copy_from_slice(b"47");
+    std::fs::write(&cwasm, bytes).expect("writing the foreign artifact");
+    cwasm
+}
+
+#[tokio::test]
+async fn a_foreign_precompiled_artifact_is_refused_or_replaced_by_its_wasm() {
+    let folder = folder("foreign");
+    let cwasm = foreign_artifact(&folder);
+
+    // With the .wasm beside it, the host compiles that instead and says why.
+    let recovered = HandlerProcess::builder(&cwasm)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    recovered
+        .wait_for_stderr(|line| line.contains("does not fit this host"))
+        .await;
+    assert_eq!(
+        Forward::get("/x")
+            .send(recovered.port())
+            .await
+            .body
+            .as_ref(),
+        b"one"
+    );
+
+    // Alone, it is refused with a clear message, never loaded.
+    std::fs::remove_file(folder.join("app.wasm")).expect("removing the .wasm");
+    let refused = Command::new(handler_binary())
+        .args([
+            "serve",
+            "--no-cache",
+            "--listen",
+            "127.0.0.1:0",
+            "--component",
+        ])
+        .arg(&cwasm)
+        .output()
+        .expect("running wasm-handler");
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("was precompiled by another wasmtime version or configuration"),
+        "{message}"
+    );
+    assert!(
+        message.contains("incompatible version '47'"),
+        "wasmtime's reason is kept: {message}"
+    );
+}
+
+#[tokio::test]
+async fn compiled_output_is_cached_by_digest_and_engine() {
+    let folder = folder("cache");
+    let wasm = folder.join("app.wasm");
+    std::fs::copy(guests::CATALOG, &wasm).expect("copying");
+    let first = HandlerProcess::builder(&wasm)
+        .args(["--cache-dir", "cache"])
+        .start()
+        .await;
+    assert!(serving_line(&first).await.contains("origin=compiled"));
+    drop(first);
+    let entries: Vec<String> = std::fs::read_dir(folder.join("cache"))
+        .expect("the cache exists")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let digest = wasm_handler_tests::sha256_hex(&std::fs::read(&wasm).expect("reading"));
+    assert!(
+        entries[0].starts_with(&format!("{digest}-")) && entries[0].ends_with(".cwasm"),
+        "{entries:?}"
+    );
+
+    let second = HandlerProcess::builder(&wasm)
+        .args(["--cache-dir", "cache"])
+        .start()
+        .await;
+    assert!(serving_line(&second).await.contains("origin=cache"));
+    assert_eq!(
+        Forward::get("/api/catalog/42")
+            .send(second.port())
+            .await
+            .status,
+        200
+    );
+}

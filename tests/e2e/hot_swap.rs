@@ -1,0 +1,292 @@
+//! Swapping components without restarting the host: replace the file (or
+//! send SIGHUP) and the next requests get the new version, while requests
+//! already running finish on the old one. Broken versions are refused. Every
+//! response names the version that served it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasm_handler_tests::functions_host::Forward;
+use wasm_handler_tests::http::Response;
+use wasm_handler_tests::{HandlerProcess, guests};
+
+const SIGHUP: i32 = 1;
+const SWAP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A fresh folder holding `files`, `(name, source component)`.
+fn app_folder(test: &str, files: &[(&str, &str)]) -> PathBuf {
+    let folder =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&folder).expect("creating the app folder");
+    for (name, source) in files {
+        std::fs::copy(source, folder.join(name)).expect("copying a component");
+    }
+    folder
+}
+
+/// Replaces `target` the usual way: write beside it, rename over it.
+fn replace(target: &Path, source: impl AsRef<Path>) {
+    let staging = target.with_extension("staging");
+    std::fs::copy(source, &staging).expect("writing the new version");
+    std::fs::rename(&staging, target).expect("renaming it into place");
+}
+
+fn body(response: &Response) -> &str {
+    std::str::from_utf8(&response.body).expect("a text body")
+}
+
+fn digest(response: &Response) -> String {
+    response
+        .header("x-component-digest")
+        .expect("every response names its version")
+        .to_owned()
+}
+
+/// Polls `path` until it answers `expected`, and returns that response.
+async fn wait_for_body(port: u16, path: &str, expected: &str) -> Response {
+    let deadline = Instant::now() + SWAP_TIMEOUT;
+    loop {
+        let response = Forward::get(path).send(port).await;
+        if response.status == 200 && body(&response) == expected {
+            return response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never answered {expected:?}; last: {response:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Requests `path` in `clients` loops until stopped; every response is kept.
+struct SteadyLoad {
+    stop: Arc<AtomicBool>,
+    responses: Arc<Mutex<Vec<(u16, String, String)>>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SteadyLoad {
+    fn start(port: u16, path: &'static str, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let responses = Arc::new(Mutex::new(Vec::new()));
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, responses) = (stop.clone(), responses.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let response = Forward::get(path).send(port).await;
+                        let record = (
+                            response.status,
+                            digest(&response),
+                            body(&response).to_owned(),
+                        );
+                        responses.lock().expect("not poisoned").push(record);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            responses,
+            clients,
+        }
+    }
+
+    async fn finish(self) -> Vec<(u16, String, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.await.expect("a load client finished");
+        }
+        Arc::try_unwrap(self.responses)
+            .expect("clients are done")
+            .into_inner()
+            .expect("not poisoned")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_swaps_under_steady_load_lose_nothing() {
+    let folder = app_folder("ten-swaps", &[("app.wasm", guests::VERSION_ONE)]);
+    let app = folder.join("app.wasm");
+    let handler = HandlerProcess::builder(&app)
+        .args(["--cache-dir", "cache"])
+        .start()
+        .await;
+    let port = handler.port();
+    let load = SteadyLoad::start(port, "/api/versioned", 4);
+
+    let mut digests = vec![digest(&wait_for_body(port, "/api/versioned", "one").await)];
+    for swap in 1..=10 {
+        let (source, expected) = if swap % 2 == 1 {
+            (guests::VERSION_TWO, "two")
+        } else {
+            (guests::VERSION_ONE, "one")
+        };
+        replace(&app, source);
+        digests.push(digest(
+            &wait_for_body(port, "/api/versioned", expected).await,
+        ));
+        handler
+            .wait_for_stdout_lines(swap, |line| {
+                line.contains("Serving a new component version")
+            })
+            .await;
+    }
+
+    let responses = load.finish().await;
+    assert!(
+        responses.len() > 100,
+        "a steady stream: {} responses",
+        responses.len()
+    );
+    let failures: Vec<_> = responses
+        .iter()
+        .filter(|(status, ..)| *status != 200)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {failures:?}",
+        failures.len()
+    );
+    // Each version has one digest, and every response's digest names the body's version.
+    assert_ne!(digests[0], digests[1]);
+    for (index, digest) in digests.iter().enumerate() {
+        assert_eq!(digest, &digests[index % 2], "swap {index}");
+    }
+    for (_, digest, body) in &responses {
+        let expected = if body == "one" {
+            &digests[0]
+        } else {
+            &digests[1]
+        };
+        assert_eq!(
+            digest, expected,
+            "the header names the version that answered {body:?}"
+        );
+    }
+    // The load saw the versions change back and forth, not only the probes.
+    let switches = responses
+        .windows(2)
+        .filter(|pair| pair[0].2 != pair[1].2)
+        .count();
+    assert!(
+        switches >= 10,
+        "the steady stream switched {switches} times"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
+    let folder = app_folder("broken", &[("app.wasm", guests::VERSION_ONE)]);
+    let app = folder.join("app.wasm");
+    let garbage = folder.join("garbage.bin");
+    std::fs::write(&garbage, b"\0asm this is not a component").expect("writing garbage");
+    let handler = HandlerProcess::builder(&app)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    let port = handler.port();
+    let serving = digest(&wait_for_body(port, "/x", "one").await);
+
+    for (broken, reason, refusals) in [
+        (garbage.as_path(), "is not a valid WebAssembly component", 1),
+        (
+            Path::new(guests::NOT_A_HANDLER),
+            "does not export wasi:http/incoming-handler",
+            2,
+        ),
+    ] {
+        replace(&app, broken);
+        handler
+            .wait_for_stderr_lines(refusals, |line| {
+                line.contains("Refused a new component version")
+            })
+            .await;
+        let refused = handler.wait_for_stderr(|line| line.contains(reason)).await;
+        assert!(
+            refused.contains(&format!("still_serving={serving}")),
+            "{refused}"
+        );
+        let response = Forward::get("/x").send(port).await;
+        assert_eq!(
+            (response.status, body(&response), digest(&response)),
+            (200, "one", serving.clone())
+        );
+    }
+    replace(&app, guests::VERSION_TWO);
+    wait_for_body(port, "/x", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_prefixes_serve_at_once_and_swap_on_their_own() {
+    let folder = app_folder(
+        "two-prefixes",
+        &[
+            ("catalog.wasm", guests::CATALOG),
+            ("versioned.wasm", guests::VERSION_ONE),
+        ],
+    );
+    let handler = HandlerProcess::builder_in(&folder)
+        .args([
+            "--route",
+            "/api/catalog=catalog.wasm",
+            "--route",
+            "/api/versioned=versioned.wasm",
+        ])
+        .start()
+        .await;
+    let port = handler.port();
+    let catalog = SteadyLoad::start(port, "/api/catalog/42", 2);
+    wait_for_body(port, "/api/versioned", "one").await;
+    replace(&folder.join("versioned.wasm"), guests::VERSION_TWO);
+    wait_for_body(port, "/api/versioned/anything", "two").await;
+
+    let responses = catalog.finish().await;
+    assert!(!responses.is_empty());
+    assert!(
+        responses.iter().all(|(status, ..)| *status == 200),
+        "the catalog kept serving"
+    );
+    let catalog_digest = &responses[0].1;
+    assert!(
+        responses
+            .iter()
+            .all(|(_, digest, _)| digest == catalog_digest),
+        "the catalog was not swapped"
+    );
+
+    let nowhere = Forward::get("/api/orders/1").send(port).await;
+    let problem = nowhere.assert_problem(404, None);
+    assert_eq!(problem["detail"], "No component serves this path.");
+    // Prefixes match whole segments, case-insensitively.
+    assert_eq!(
+        Forward::get("/api/catalogue/42").send(port).await.status,
+        404
+    );
+    assert_eq!(Forward::get("/API/Catalog/42").send(port).await.status, 200);
+}
+
+#[tokio::test]
+async fn sighup_reloads_when_watching_is_off() {
+    let folder = app_folder("sighup", &[("app.wasm", guests::VERSION_ONE)]);
+    let app = folder.join("app.wasm");
+    let handler = HandlerProcess::builder(&app)
+        .args(["--watch", "false", "--no-cache"])
+        .start()
+        .await;
+    let port = handler.port();
+    replace(&app, guests::VERSION_TWO);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        body(&Forward::get("/x").send(port).await),
+        "one",
+        "not watching: no reload yet"
+    );
+    handler.signal(SIGHUP);
+    wait_for_body(port, "/x", "two").await;
+    handler
+        .wait_for_stdout(|line| line.contains("SIGHUP received"))
+        .await;
+}
