@@ -1,0 +1,228 @@
+//! The Bicep and the policies agree with each other, with the guest's OpenAPI
+//! document and with the function app: the API is imported from the guest's
+//! own document, every policy file is attached (the cached one to the GET
+//! operation), the backend id and named values resolve, and the operations'
+//! paths reach the functions' routes.
+
+use std::collections::BTreeSet;
+
+use crate::bicep::{self, Resource};
+use crate::files;
+use crate::policy::{self, PolicyFile, attribute, element, section};
+
+const API: &str = "Microsoft.ApiManagement/service/apis";
+const BACKEND: &str = "Microsoft.ApiManagement/service/backends";
+const NAMED_VALUE: &str = "Microsoft.ApiManagement/service/namedValues";
+const SITE: &str = "Microsoft.Web/sites";
+
+/// The name APIM's OpenAPI import gives an operation: its operationId lower-cased,
+/// each run of other characters than letters and digits one dash, no dash at
+/// either end.
+fn imported_operation_name(operation_id: &str) -> String {
+    let mut name = String::new();
+    for c in operation_id.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    name.trim_matches('-').to_owned()
+}
+
+#[test]
+fn operation_names_follow_the_import_rules() {
+    assert_eq!(imported_operation_name("getCatalogItem"), "getcatalogitem");
+    assert_eq!(
+        imported_operation_name("GET-/foo/{bar}?buzz={quix}"),
+        "get-foo-bar-buzz-quix"
+    );
+}
+
+#[test]
+fn the_api_is_imported_from_the_guests_own_openapi_document() {
+    let resources = bicep::resources();
+    let api = bicep::one_of_type(&resources, API);
+    assert_eq!(api.literal("format", 2), "openapi+json");
+    let loaded = api.loaded_files();
+    assert_eq!(loaded.len(), 1, "{loaded:?}");
+    assert_eq!(
+        files::canonical(&loaded[0]),
+        files::canonical(&files::openapi_path()),
+        "the import reads guest/openapi.json, the document the guest serves"
+    );
+    // And no copy of it is kept beside the infrastructure.
+    for path in files::files_under(&files::apim_dir(), "json") {
+        let document = files::read_json(&path);
+        assert!(
+            document.get("openapi").is_none() && document.get("swagger").is_none(),
+            "{} is an API description; import guest/openapi.json instead",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn every_policy_file_is_attached_as_xml_and_caching_only_to_a_get() {
+    let resources = bicep::resources();
+    for type_name in [
+        "Microsoft.ApiManagement/service/apis/policies",
+        "Microsoft.ApiManagement/service/apis/operations/policies",
+    ] {
+        for resource in bicep::of_type(&resources, type_name) {
+            // "xml" is the escaped, well-formed form the files are written in.
+            assert_eq!(resource.literal("format", 2), "xml", "{}", resource.symbol);
+        }
+    }
+    let attachments = bicep::attachments(&resources);
+    let mut attached: BTreeSet<_> = attachments
+        .operations
+        .iter()
+        .map(|(_, path)| path.clone())
+        .collect();
+    attached.insert(attachments.api.clone());
+    let on_disk: BTreeSet<_> = files::files_under(&files::apim_dir().join("policies"), "xml")
+        .iter()
+        .map(|path| files::canonical(path))
+        .collect();
+    assert_eq!(
+        attached, on_disk,
+        "every policy file is deployed, and only those"
+    );
+
+    let operations = files::openapi_operations();
+    for (name, path) in &attachments.operations {
+        let operation = operations
+            .iter()
+            .find(|operation| imported_operation_name(&operation.operation_id) == *name)
+            .unwrap_or_else(|| {
+                panic!("{name} is not an operationId of guest/openapi.json: {operations:?}")
+            });
+        let policy = PolicyFile::load(path);
+        let document = policy.document();
+        if !policy::elements(document.root_element(), "cache-lookup").is_empty() {
+            assert_eq!(
+                operation.method,
+                "get",
+                "{} caches {}",
+                policy.path.display(),
+                operation.operation_id
+            );
+        }
+    }
+    assert!(
+        attachments
+            .operations
+            .iter()
+            .any(|(name, _)| name == &imported_operation_name("getCatalogItem")),
+        "getCatalogItem has its policy"
+    );
+}
+
+#[test]
+fn the_backend_id_names_the_backend_that_carries_the_function_key() {
+    let resources = bicep::resources();
+    let backend = bicep::one_of_type(&resources, BACKEND);
+    let api_policy = PolicyFile::load(&bicep::attachments(&resources).api);
+    let document = api_policy.document();
+    let routing = element(section(&document, "inbound"), "set-backend-service");
+    assert_eq!(attribute(routing, "backend-id"), backend.name());
+
+    let credentials = backend.text();
+    assert!(
+        credentials.contains("'x-functions-key': [") && credentials.contains("'{{"),
+        "the backend sends x-functions-key from a named value:\n{credentials}"
+    );
+    let resource_id = backend.property("resourceId", 2).expect("a resourceId");
+    assert!(
+        resource_id.contains(".id"),
+        "the site's resource id: {resource_id}"
+    );
+}
+
+#[test]
+fn the_gateways_operations_reach_the_function_routes() {
+    let resources = bicep::resources();
+    let backend = bicep::one_of_type(&resources, BACKEND);
+    // https://<host> and nothing after: APIM appends the operation's path.
+    let url = backend.property("url", 2).expect("a url");
+    let host_only = url
+        .strip_prefix("'https://${")
+        .and_then(|rest| rest.strip_suffix("}'"))
+        .is_some_and(|host| !host.contains('/'));
+    assert!(host_only, "the backend URL is the site root, not {url}");
+
+    let routes = files::function_routes();
+    for operation in files::openapi_operations() {
+        assert!(
+            routes.contains(&operation.path),
+            "{} {} reaches no function route: {routes:?}",
+            operation.operation_id,
+            operation.path
+        );
+    }
+}
+
+#[test]
+fn named_values_used_are_declared_and_the_function_key_is_in_key_vault() {
+    let resources = bicep::resources();
+    let declared: Vec<&Resource> = bicep::of_type(&resources, NAMED_VALUE);
+    for value in &declared {
+        // Policies refer to the display name; keeping it equal to the name
+        // makes the name what they use.
+        assert_eq!(value.literal("displayName", 2), value.name());
+    }
+    let names: BTreeSet<String> = declared.iter().map(|value| value.name()).collect();
+
+    let mut used = BTreeSet::new();
+    for path in files::files_under(&files::apim_dir().join("policies"), "xml") {
+        used.extend(PolicyFile::load(&path).named_values());
+    }
+    for path in bicep::files() {
+        used.extend(policy::named_value_references(&files::read(&path)));
+    }
+    assert_eq!(used, names, "named values used and declared");
+
+    let backend = bicep::one_of_type(&resources, BACKEND);
+    let key_names = policy::named_value_references(&backend.text());
+    assert_eq!(key_names.len(), 1, "{key_names:?}");
+    let key_name = key_names.first().expect("one");
+    let key = declared
+        .iter()
+        .find(|value| value.name() == *key_name)
+        .expect("declared");
+    assert_eq!(key.property("secret", 2), Some("true"));
+    assert!(key.property("keyVault", 2).is_some(), "Key Vault-backed");
+    assert!(
+        key.property("value", 2).is_none(),
+        "no value in the template"
+    );
+    let secret = key.property("secretIdentifier", 3).expect("a secret id");
+    assert!(
+        secret.ends_with(".properties.secretUri"),
+        "an unversioned secret reference: {secret}"
+    );
+}
+
+#[test]
+fn the_function_app_runs_the_custom_handler_on_linux() {
+    let resources = bicep::resources();
+    let declared: Vec<&Resource> = bicep::of_type(&resources, SITE)
+        .into_iter()
+        .filter(|site| !site.existing)
+        .collect();
+    assert_eq!(declared.len(), 1, "one function app is declared");
+    let app = declared[0];
+    assert_eq!(app.literal("kind", 1), "functionapp,linux");
+    let text = app.text();
+    let runtime = text
+        .split("name: 'FUNCTIONS_WORKER_RUNTIME'")
+        .nth(1)
+        .and_then(|rest| {
+            rest.lines()
+                .map(str::trim)
+                .find(|line| line.starts_with("value:"))
+        })
+        .expect("FUNCTIONS_WORKER_RUNTIME is set");
+    assert_eq!(runtime, "value: 'custom'");
+}
