@@ -9,6 +9,7 @@ pub mod restart;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use rustix::process::Signal;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::Child;
 use tokio::sync::watch;
@@ -157,7 +158,7 @@ impl Supervisor {
         if !ready {
             console::error("Initializing HttpWorker timed out.");
             console::error("Failed to start http worker process");
-            let _ = child.kill().await;
+            kill(&mut child).await;
             return finish(Ended::Failed, output).await;
         }
         self.state.send_replace(HandlerState::Ready(self.port));
@@ -208,16 +209,9 @@ fn die_with_parent(_command: &mut tokio::process::Command) {}
 
 /// Sends SIGTERM and waits up to [`STOP_GRACE`]; then kills.
 async fn stop(child: &mut Child) {
-    let Some(pid) = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return; // Already reaped.
-    };
     console::info("Stopping the handler (SIGTERM).");
-    if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_err() {
-        let _ = child.kill().await;
+    if !signal_group(child, Signal::TERM) {
+        kill(child).await;
         return;
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
@@ -227,9 +221,28 @@ async fn stop(child: &mut Child) {
             console::error(format!(
                 "The handler did not stop within {STOP_GRACE:?} of SIGTERM; killing it."
             ));
-            let _ = child.kill().await;
+            kill(child).await;
         }
     }
+}
+
+/// Kills the handler's process group and reaps the handler.
+async fn kill(child: &mut Child) {
+    if !signal_group(child, Signal::KILL) {
+        let _ = child.start_kill();
+    }
+    let _ = child.wait().await;
+}
+
+/// Signals the handler's process group (it leads its own, see
+/// [`Supervisor::spawn`]), so that what a wrapper script started stops with
+/// it. `false` when the handler was already reaped.
+fn signal_group(child: &Child, signal: Signal) -> bool {
+    child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::kill_process_group(pid, signal).is_ok())
 }
 
 /// Lets the handler's last console lines through before reporting how it ended.

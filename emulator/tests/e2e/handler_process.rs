@@ -95,9 +95,10 @@ async fn a_handler_that_exits_0_is_not_restarted() {
 
 #[tokio::test]
 async fn a_handler_that_never_listens_times_out_and_counts_as_a_failure() {
+    // Not `exec`: the sleep is the script's child, and must die with it.
     let app = script_app(
         "silent",
-        "echo launched >> launches.txt\nexec sleep 60",
+        "echo $$ >> launches.txt\nsleep 60",
         r#", "initializationTimeout": "00:00:00.5""#,
     );
     let mut emulator = Emulator::start(&app, &[]).await;
@@ -113,7 +114,28 @@ async fn a_handler_that_never_listens_times_out_and_counts_as_a_failure() {
         .filter(|line| line.ends_with("] [Error] Initializing HttpWorker timed out."))
         .count();
     assert_eq!(timeouts, 3, "{console:#?}");
-    assert_eq!(app.read("launches.txt").lines().count(), 3);
+    let launches = app.read("launches.txt");
+    assert_eq!(launches.lines().count(), 3);
+    // Each handler led its own process group, and the whole group was killed
+    // (allowing a moment for the orphaned sleeps to be reaped).
+    let group_alive = |group: &str| {
+        Command::new("kill")
+            .args(["-0", "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status()
+            .expect("running kill")
+            .success()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for group in launches.lines() {
+        while group_alive(group) {
+            assert!(
+                Instant::now() < deadline,
+                "process group {group} is still alive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[test]
