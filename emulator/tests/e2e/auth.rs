@@ -67,12 +67,7 @@ async fn keys_are_checked_only_with_enable_auth() {
     emulator
         .wait_for_line(|line| line.contains("Executed 'Functions.health' (Succeeded"))
         .await;
-    let invocations = emulator
-        .console()
-        .iter()
-        .filter(|line| line.contains("Executing 'Functions."))
-        .count();
-    assert_eq!(invocations, 6);
+    assert_eq!(emulator.invocations(), 6);
     // Keys given on the command line are not printed.
     assert!(
         !emulator

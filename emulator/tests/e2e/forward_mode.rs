@@ -80,12 +80,7 @@ async fn the_catalog_is_served_as_func_start_serves_it() {
             response.body
         );
     }
-    let invocations = emulator
-        .console()
-        .iter()
-        .filter(|line| line.contains("Executing 'Functions."))
-        .count();
-    assert_eq!(invocations, 2);
+    assert_eq!(emulator.invocations(), 2);
 
     // SIGTERM: the handler is stopped with SIGTERM and the emulator exits 0.
     let handler_port = handler_port(&emulator.console());

@@ -164,6 +164,14 @@ impl Emulator {
         self.process.stdout()
     }
 
+    /// How many invocations the console shows so far (`Executing` lines).
+    pub fn invocations(&self) -> usize {
+        self.console()
+            .iter()
+            .filter(|line| line.contains("Executing 'Functions."))
+            .count()
+    }
+
     /// Waits for a console line matching `predicate` and returns it.
     pub async fn wait_for_line(&self, predicate: impl Fn(&str) -> bool) -> String {
         self.process.wait_for_stdout(predicate).await
