@@ -1,0 +1,298 @@
+//! The functions the host indexes from the app: for each HTTP-triggered
+//! function its route, methods, auth level, HTTP output and invocation mode;
+//! the others are listed but not run (the emulator has no non-HTTP triggers).
+
+use http::Method;
+
+use crate::auth::AuthLevel;
+use crate::config::{AppConfig, FunctionConfig, Section};
+use crate::routes::{RouteTable, RouteTemplate};
+
+/// How the host hands an invocation to the handler (reference §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The request itself, to the handler (reference §3.3).
+    Forward(ForwardPath),
+    /// `POST /{FunctionName}` with the JSON envelope (reference §3.1).
+    Payload,
+}
+
+/// The path a forwarded request is sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// The original path (`customHandler` with `enableForwardingHttpRequest`).
+    Original,
+    /// `/{FunctionName}`: the legacy `httpWorker` section forwards HTTP
+    /// functions but keeps the function name as the path
+    /// (DefaultHttpWorkerService.GetPathValue; UNCONFIRMED by a host test).
+    FunctionName,
+}
+
+/// Where the function's HTTP response comes from in payload mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpOutput {
+    /// No `http` output binding: the host answers 200 with no body.
+    None,
+    /// `Outputs.<name>`.
+    Binding(String),
+    /// An output named `$return`: `ReturnValue`.
+    Return,
+}
+
+/// An HTTP-triggered function.
+#[derive(Debug, Clone)]
+pub struct HttpFunction {
+    pub name: String,
+    /// The trigger binding's name: the key of the request in `Data`.
+    pub trigger_name: String,
+    pub auth_level: AuthLevel,
+    /// `None`: every method.
+    pub methods: Option<Vec<Method>>,
+    /// The route as written, or the function name.
+    pub route: String,
+    pub mode: Mode,
+    pub output: HttpOutput,
+}
+
+/// Everything indexed from the app.
+#[derive(Debug, Default)]
+pub struct FunctionIndex {
+    pub http: Vec<HttpFunction>,
+    /// Routes to `http` by index.
+    pub routes: RouteTable,
+    /// Functions with other triggers: (name, trigger type).
+    pub other: Vec<(String, String)>,
+    /// Functions in error: (name, why).
+    pub errors: Vec<(String, String)>,
+    /// Start-up warnings: (function name, what).
+    pub warnings: Vec<(String, String)>,
+}
+
+impl FunctionIndex {
+    /// Indexes the functions of `app`.
+    pub fn build(app: &AppConfig) -> Self {
+        let mut index = FunctionIndex {
+            errors: app.broken.clone(),
+            ..FunctionIndex::default()
+        };
+        for function in &app.functions {
+            if function.http_trigger().is_none() {
+                let trigger = function
+                    .trigger()
+                    .map_or_else(|| "no trigger".to_owned(), |b| b.kind.clone());
+                index.other.push((function.name.clone(), trigger));
+                continue;
+            }
+            match http_function(app, function) {
+                Ok((http, template, warnings)) => {
+                    index
+                        .warnings
+                        .extend(warnings.into_iter().map(|w| (function.name.clone(), w)));
+                    index
+                        .routes
+                        .add(index.http.len(), template, http.methods.clone());
+                    index.http.push(http);
+                }
+                Err(message) => index.errors.push((function.name.clone(), message)),
+            }
+        }
+        index
+    }
+}
+
+type Indexed = (HttpFunction, RouteTemplate, Vec<String>);
+
+fn http_function(app: &AppConfig, function: &FunctionConfig) -> Result<Indexed, String> {
+    let trigger = function.http_trigger().ok_or("no HTTP trigger")?;
+    let auth_level = AuthLevel::parse(trigger.auth_level.as_deref())?;
+    let methods = trigger
+        .methods
+        .as_ref()
+        .filter(|methods| !methods.is_empty())
+        .map(|methods| {
+            methods
+                .iter()
+                .map(|method| {
+                    Method::from_bytes(method.to_uppercase().as_bytes())
+                        .map_err(|_| format!("{method:?} is not an HTTP method"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let route = trigger
+        .route
+        .clone()
+        .unwrap_or_else(|| function.name.clone());
+    let full_route = if app.host.route_prefix.is_empty() {
+        route.clone()
+    } else {
+        format!(
+            "{}/{}",
+            app.host.route_prefix,
+            route.trim_start_matches('/')
+        )
+    };
+    let (template, warnings) = RouteTemplate::parse(&full_route).map_err(|e| e.to_string())?;
+    let forwarding = app.host.section == Section::HttpWorker || app.host.enable_forwarding;
+    let mode = if forwarding && function.is_http_in_and_out() {
+        Mode::Forward(match app.host.section {
+            Section::CustomHandler => ForwardPath::Original,
+            Section::HttpWorker => ForwardPath::FunctionName,
+        })
+    } else {
+        Mode::Payload
+    };
+    let output = match function.http_output() {
+        None => HttpOutput::None,
+        Some(binding) if binding.name == "$return" => HttpOutput::Return,
+        Some(binding) => HttpOutput::Binding(binding.name.clone()),
+    };
+    let http = HttpFunction {
+        name: function.name.clone(),
+        trigger_name: trigger.name.clone(),
+        auth_level,
+        methods,
+        route,
+        mode,
+        output,
+    };
+    Ok((http, template, warnings))
+}
+
+impl HttpFunction {
+    /// The function's line in the start-up list, as `func start` prints it:
+    /// `catalog: [GET] http://localhost:7071/api/catalog/{item_id}`.
+    pub fn listing(&self, route_prefix: &str, port: u16) -> String {
+        let methods = match &self.methods {
+            Some(methods) => methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            None => "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS,TRACE".to_owned(),
+        };
+        let route = self.route.trim_start_matches('/');
+        let path = if route_prefix.is_empty() {
+            route.to_owned()
+        } else {
+            format!("{route_prefix}/{route}")
+        };
+        format!("{}: [{methods}] http://localhost:{port}/{path}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::HostConfig;
+
+    fn app(host: serde_json::Value, functions: &[(&str, serde_json::Value)]) -> AppConfig {
+        AppConfig {
+            root: Path::new("/app").to_owned(),
+            host: HostConfig::from_json(&host).expect("valid host.json"),
+            functions: functions
+                .iter()
+                .map(|(name, bindings)| {
+                    FunctionConfig::from_json(name, &json!({ "bindings": bindings }))
+                        .expect("valid function.json")
+                })
+                .collect(),
+            broken: Vec::new(),
+            settings: Default::default(),
+        }
+    }
+
+    fn http(route: &str) -> serde_json::Value {
+        json!([
+            {"type": "httpTrigger", "direction": "in", "name": "req", "route": route, "methods": ["get", "Post"]},
+            {"type": "http", "direction": "out", "name": "res"}
+        ])
+    }
+
+    #[test]
+    fn the_function_app_forwards_every_function() {
+        let app = AppConfig::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../functionapp"
+        )))
+        .expect("loads");
+        let index = FunctionIndex::build(&app);
+        assert!(index.errors.is_empty() && index.warnings.is_empty());
+        let listing: Vec<_> = index.http.iter().map(|f| f.listing("api", 7071)).collect();
+        assert_eq!(
+            listing,
+            [
+                "catalog: [GET] http://localhost:7071/api/catalog/{item_id}",
+                "health: [GET] http://localhost:7071/api/catalog/health",
+                "openapi: [GET] http://localhost:7071/api/openapi.json",
+            ]
+        );
+        assert!(
+            index
+                .http
+                .iter()
+                .all(|f| f.mode == Mode::Forward(ForwardPath::Original))
+        );
+        assert_eq!(index.http[1].auth_level, AuthLevel::Anonymous);
+    }
+
+    #[test]
+    fn modes_follow_the_host_settings_and_the_bindings() {
+        let handler = json!({"description": {"defaultExecutablePath": "h"}});
+        let forwarding = json!({"customHandler": {"description": {"defaultExecutablePath": "h"},
+                                                  "enableForwardingHttpRequest": true}});
+        let extra_output = json!([
+            {"type": "httpTrigger", "direction": "in", "name": "req"},
+            {"type": "http", "direction": "out", "name": "$return"},
+            {"type": "queue", "direction": "out", "name": "q"}
+        ]);
+        let functions = [("a", http("a")), ("b", extra_output)];
+
+        let index = FunctionIndex::build(&app(forwarding, &functions));
+        assert_eq!(index.http[0].mode, Mode::Forward(ForwardPath::Original));
+        assert_eq!(index.http[1].mode, Mode::Payload);
+        assert_eq!(index.http[1].output, HttpOutput::Return);
+        assert_eq!(index.http[1].route, "b");
+
+        let index =
+            FunctionIndex::build(&app(json!({"customHandler": handler.clone()}), &functions));
+        assert_eq!(index.http[0].mode, Mode::Payload);
+        assert_eq!(index.http[0].output, HttpOutput::Binding("res".to_owned()));
+
+        let index = FunctionIndex::build(&app(json!({"httpWorker": handler}), &functions));
+        assert_eq!(index.http[0].mode, Mode::Forward(ForwardPath::FunctionName));
+    }
+
+    #[test]
+    fn other_triggers_are_listed_and_bad_functions_are_in_error() {
+        let timer = json!([{"type": "timerTrigger", "direction": "in", "name": "t"}]);
+        let bad_level = json!([{"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "system"}]);
+        let host = json!({"customHandler": {"description": {"defaultExecutablePath": "h"}},
+                          "extensions": {"http": {"routePrefix": ""}}});
+        let index = FunctionIndex::build(&app(
+            host,
+            &[
+                ("t", timer),
+                ("bad", bad_level),
+                ("route", http("{x:regex(a)}/{a}.{b}")),
+                ("ok", http("{*all}")),
+            ],
+        ));
+        assert_eq!(index.other, [("t".to_owned(), "timerTrigger".to_owned())]);
+        let in_error: Vec<_> = index.errors.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(in_error, ["bad", "route"]);
+        assert_eq!(index.http.len(), 1);
+        assert_eq!(
+            index.http[0].listing("", 8080),
+            "ok: [GET,POST] http://localhost:8080/{*all}"
+        );
+        assert_eq!(
+            index.routes.find(&Method::POST, "/x/y").map(|m| m.function),
+            Some(0)
+        );
+    }
+}
