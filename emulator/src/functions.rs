@@ -5,39 +5,9 @@
 use http::Method;
 
 use crate::auth::AuthLevel;
-use crate::config::{AppConfig, FunctionConfig, Section};
 use crate::routes::{RouteTable, RouteTemplate};
-
-/// How the host hands an invocation to the handler (reference §1.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The request itself, to the handler (reference §3.3).
-    Forward(ForwardPath),
-    /// `POST /{FunctionName}` with the JSON envelope (reference §3.1).
-    Payload,
-}
-
-/// The path a forwarded request is sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardPath {
-    /// The original path (`customHandler` with `enableForwardingHttpRequest`).
-    Original,
-    /// `/{FunctionName}`: the legacy `httpWorker` section forwards HTTP
-    /// functions but keeps the function name as the path
-    /// (DefaultHttpWorkerService.GetPathValue; UNCONFIRMED by a host test).
-    FunctionName,
-}
-
-/// Where the function's HTTP response comes from in payload mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpOutput {
-    /// No `http` output binding: the host answers 200 with no body.
-    None,
-    /// `Outputs.<name>`.
-    Binding(String),
-    /// An output named `$return`: `ReturnValue`.
-    Return,
-}
+use function_app::{AppConfig, FunctionConfig};
+pub use function_app::{ForwardPath, HttpOutput, Mode};
 
 /// An HTTP-triggered function.
 #[derive(Debug, Clone)]
@@ -133,20 +103,8 @@ fn http_function(app: &AppConfig, function: &FunctionConfig) -> Result<Indexed, 
         )
     };
     let (template, warnings) = RouteTemplate::parse(&full_route).map_err(|e| e.to_string())?;
-    let forwarding = app.host.section == Section::HttpWorker || app.host.enable_forwarding;
-    let mode = if forwarding && function.is_http_in_and_out() {
-        Mode::Forward(match app.host.section {
-            Section::CustomHandler => ForwardPath::Original,
-            Section::HttpWorker => ForwardPath::FunctionName,
-        })
-    } else {
-        Mode::Payload
-    };
-    let output = match function.http_output() {
-        None => HttpOutput::None,
-        Some(binding) if binding.name == "$return" => HttpOutput::Return,
-        Some(binding) => HttpOutput::Binding(binding.name.clone()),
-    };
+    let mode = Mode::of(&app.host, function);
+    let output = HttpOutput::of(function);
     let http = HttpFunction {
         name: function.name.clone(),
         trigger_name: trigger.name.clone(),
@@ -188,7 +146,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::HostConfig;
+    use function_app::HostConfig;
 
     fn app(host: serde_json::Value, functions: &[(&str, serde_json::Value)]) -> AppConfig {
         AppConfig {

@@ -3,7 +3,7 @@
 //! `shared/reference/functions-host-and-apim.md` §1-5.
 //!
 //! - [`cli`]: the command line; [`lifecycle`]: start-up and shutdown order;
-//! - [`config`]: host.json, function.json, local.settings.json ([`json`]: .NET-style JSON);
+//! - the app folder itself (host.json, function.json, local.settings.json) is read by the shared `function-app` crate;
 //! - [`functions`]: the indexed functions and their invocation modes;
 //! - [`launcher`]: the handler process (command, readiness, restarts);
 //! - [`server`] and [`pipeline`]: the listener, then 503 / [`routes`] 404 /
@@ -15,12 +15,10 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
-pub mod config;
 pub mod console;
 pub mod forward;
 pub mod functions;
 pub mod invocation;
-pub mod json;
 pub mod launcher;
 pub mod lifecycle;
 pub mod payload;

@@ -12,12 +12,12 @@ use tokio::sync::watch;
 
 use crate::cli::{self, Cli};
 use crate::client::HOST_VERSION;
-use crate::config::AppConfig;
 use crate::console;
 use crate::functions::FunctionIndex;
 use crate::launcher::{self, HostEnvironment, Launch, Outcome, Supervisor};
 use crate::pipeline::Pipeline;
 use crate::server;
+use function_app::AppConfig;
 
 /// `func start`'s default port.
 pub const DEFAULT_PORT: u16 = 7071;

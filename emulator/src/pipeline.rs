@@ -96,7 +96,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::AppConfig;
+    use function_app::AppConfig;
 
     fn pipeline(state: HandlerState, keys: Keys) -> Pipeline {
         let app = AppConfig::load(Path::new(concat!(

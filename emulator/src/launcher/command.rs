@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{AppConfig, LocalSettings};
+use function_app::{AppConfig, LocalSettings};
 
 /// Environment variables of the emulator itself, which the real host's
 /// environment would not have and the handler must not inherit.
@@ -228,7 +228,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::HostConfig;
+    use function_app::HostConfig;
 
     fn app(root: &Path, description: serde_json::Value) -> AppConfig {
         AppConfig {

@@ -192,7 +192,7 @@ fn body_properties(body: &str) -> Vec<(String, Value)> {
         .filter_map(|(name, value)| match value {
             Value::Array(_) | Value::Null => None,
             Value::Object(_) => Some((name, value)),
-            scalar => crate::json::scalar(&scalar).map(|text| (name, text.into())),
+            scalar => function_app::json::scalar(&scalar).map(|text| (name, text.into())),
         })
         .collect()
 }

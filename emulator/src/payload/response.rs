@@ -9,7 +9,7 @@ use http_body_util::Full;
 use serde_json::{Map, Value};
 
 use crate::functions::HttpOutput;
-use crate::json;
+use function_app::json;
 
 /// A well-formed answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! invariant culture, surrounding white space allowed where .NET's `TryParse`
 //! allows it.
 
-use crate::json;
+use function_app::json;
 
 /// A constraint the emulator understands.
 #[derive(Debug, Clone, PartialEq)]

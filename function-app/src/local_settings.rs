@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::ConfigError;
+use crate::ConfigError;
 use crate::json;
 
 /// What `local.settings.json` says; empty when the file is absent.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::ConfigError;
+use crate::ConfigError;
 use crate::json;
 
 /// The Functions host's default `initializationTimeout` (reference §1.3).

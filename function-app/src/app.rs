@@ -2,17 +2,10 @@
 //! `*/function.json` (the folder name is the function name) and, for local
 //! runs, `local.settings.json`.
 
-pub mod function_json;
-pub mod host_json;
-pub mod local_settings;
-
 use std::path::{Path, PathBuf};
 
 use crate::json;
-
-pub use function_json::{Binding, Direction, FunctionConfig};
-pub use host_json::{HandlerDescription, HostConfig, Section};
-pub use local_settings::LocalSettings;
+use crate::{FunctionConfig, HostConfig, LocalSettings};
 
 /// Why the app cannot be started at all.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +21,7 @@ pub enum ConfigError {
         source: serde_json::Error,
     },
     #[error(
-        "host.json has no customHandler (or httpWorker) section; the emulator runs only custom handlers"
+        "host.json has no customHandler (or httpWorker) section: this is not a custom handler app"
     )]
     NoCustomHandler,
     #[error("host.json: {0}")]
@@ -38,7 +31,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn host_json(message: String) -> Self {
+    pub(crate) fn host_json(message: String) -> Self {
         ConfigError::HostJson(message)
     }
 }
