@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body::Body;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::{Instrument as _, Span};
 use wasmtime::error::Context as _;
@@ -23,7 +25,6 @@ use crate::body::HostBody;
 use crate::context::Secrets;
 use crate::guest::Guest;
 use crate::guest_output::GuestOutput;
-use crate::limits::LimitedBody;
 use crate::sandbox::{Grants, Sandbox};
 
 /// Why a guest produced no response.
@@ -70,6 +71,17 @@ pub struct Dispatcher {
     request_timeout: Duration,
 }
 
+/// Resolves when a guest that has sent its response head is done (its body
+/// finished or cut off, its instance dropped). Dropping it lets the guest run on.
+pub struct Finished(tokio::task::JoinHandle<Result<(), GuestFailure>>);
+
+impl Finished {
+    /// Waits for the guest to be done; its own failures are already logged.
+    pub async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
 /// How far a guest got before it failed.
 enum Stage {
     Instantiate(wasmtime::Error),
@@ -86,27 +98,25 @@ impl Dispatcher {
         }
     }
 
-    /// Runs `request` in a fresh instance of `guest` and returns its response.
-    /// `permit` is released when the instance is gone; guest output goes to
-    /// `output`; the guest's work is traced in `span`.
-    pub async fn run(
+    /// Runs `request` in a fresh instance of `guest` and returns its response,
+    /// with a handle that resolves when the guest is done (the body may still
+    /// be streaming when the response is returned). `permit` is released when
+    /// the instance is gone; guest output goes to `output`; the guest's work
+    /// is traced in `span`.
+    pub async fn run<B>(
         &self,
         guest: Arc<Guest>,
-        request: hyper::Request<LimitedBody>,
+        request: hyper::Request<B>,
         scheme: Scheme,
         output: &GuestOutput,
         span: Span,
         permit: OwnedSemaphorePermit,
-    ) -> Result<hyper::Response<HostBody>, GuestFailure> {
-        let mut store = Store::new(
-            guest.pre().engine(),
-            Sandbox::new(output, &self.grants, self.max_memory_bytes),
-        );
-        store.limiter(|sandbox| sandbox.limiter());
-        // Yield to tokio at every epoch tick: the deadline below can then stop any guest.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-
+    ) -> Result<(hyper::Response<HostBody>, Finished), GuestFailure>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut store = self.store(guest.pre().engine(), output);
         let (sender, receiver) = oneshot::channel();
         let head_sent = Arc::new(AtomicBool::new(false));
         let incoming = store
@@ -162,7 +172,7 @@ impl Dispatcher {
         );
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok((response, Finished(task))),
             Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
             // The store, and with it the sender, is gone: the task says why.
             Err(_) => match task.await {

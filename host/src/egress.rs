@@ -80,8 +80,7 @@ pub fn failure_response(
         ),
     };
     tracing::error!(status = status.as_u16(), error = %failure, "Request failed");
-    let response = problem::response(status, &detail, path, &context.correlation_id);
-    with_digest(with_correlation_id(response, context), guest)
+    with_digest(problem_response(status, &detail, path, context), guest)
 }
 
 /// The response for a request the host refused. `limits` words the detail;
@@ -100,14 +99,45 @@ pub fn rejection_response(
         status = rejection.status().as_u16(),
         "Request refused: {detail}"
     );
-    let mut response =
-        problem::response(rejection.status(), &detail, path, &context.correlation_id);
+    let mut response = problem_response(rejection.status(), &detail, path, context);
     if rejection == Rejection::Overloaded {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
-    with_correlation_id(response, context)
+    response
+}
+
+/// A problem response carrying the request's correlation id.
+pub fn problem_response(
+    status: StatusCode,
+    detail: &str,
+    path: &str,
+    context: &RequestContext,
+) -> Response<HostBody> {
+    with_correlation_id(
+        problem::response(status, detail, path, &context.correlation_id),
+        context,
+    )
+}
+
+/// The body of [`problem_response`], for an envelope.
+pub fn problem_body(
+    status: StatusCode,
+    detail: &str,
+    path: &str,
+    context: &RequestContext,
+) -> bytes::Bytes {
+    problem::body(status, detail, path, &context.correlation_id)
+}
+
+/// The headers of [`problem_response`], for an envelope.
+pub fn problem_headers(context: &RequestContext) -> http::HeaderMap {
+    let mut headers = problem::headers();
+    if let Ok(value) = HeaderValue::from_str(&context.correlation_id) {
+        headers.insert(CORRELATION_ID, value);
+    }
+    headers
 }
 
 /// Any response, with the correlation id.

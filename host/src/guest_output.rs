@@ -15,6 +15,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 use crate::context::Secrets;
+use crate::logging;
 
 /// The field through which a structured guest line's own fields reach the
 /// log formatter, as one JSON object (see [`crate::logging`]).
@@ -49,6 +50,9 @@ struct Lines {
     partial: [Vec<u8>; 2],
     logged: usize,
     dropped_lines: u64,
+    /// Payload mode: the lines as text for the invocation's `Logs`, and the
+    /// correlation id they carry.
+    collected: Option<(Vec<String>, String)>,
 }
 
 impl GuestOutput {
@@ -60,7 +64,28 @@ impl GuestOutput {
             partial: [Vec::new(), Vec::new()],
             logged: 0,
             dropped_lines: 0,
+            collected: None,
         })))
+    }
+
+    /// Output that is also kept as text lines for a payload-mode invocation's
+    /// `Logs`, so the Functions host logs them with the invocation.
+    pub fn collecting(span: Span, secrets: Secrets, correlation_id: &str) -> Self {
+        let output = Self::new(span, secrets);
+        output.lock().collected = Some((Vec::new(), correlation_id.to_owned()));
+        output
+    }
+
+    /// The lines kept so far (see [`GuestOutput::collecting`]), a partial
+    /// last line included. Call once the guest is done.
+    pub fn take_logs(&self) -> Vec<String> {
+        let mut lines = self.lock();
+        lines.flush_partial_lines();
+        lines
+            .collected
+            .as_mut()
+            .map(|(logs, _)| std::mem::take(logs))
+            .unwrap_or_default()
     }
 
     /// A WASI output stream that writes into this output.
@@ -123,15 +148,31 @@ impl Lines {
         self.logged += line.len();
         let record = GuestRecord::parse(stream, line, &self.secrets);
         record.emit(&self.span);
+        if let Some((logs, correlation_id)) = &mut self.collected {
+            let fields = record
+                .members
+                .iter()
+                .map(|(name, value)| (name.as_str(), value));
+            logs.push(logging::render_text(
+                record.level,
+                &record.message,
+                fields,
+                Some(correlation_id),
+            ));
+        }
+    }
+
+    fn flush_partial_lines(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = std::mem::take(&mut self.partial[stream as usize]);
+            self.log(stream, &rest);
+        }
     }
 }
 
 impl Drop for Lines {
     fn drop(&mut self) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let rest = std::mem::take(&mut self.partial[stream as usize]);
-            self.log(stream, &rest);
-        }
+        self.flush_partial_lines();
         if self.dropped_lines > 0 {
             tracing::warn!(
                 parent: &self.span,
@@ -146,8 +187,8 @@ impl Drop for Lines {
 struct GuestRecord {
     level: Level,
     message: String,
-    /// The structured line's other members as a JSON object, or empty.
-    fields: String,
+    /// The structured line's other members.
+    members: Map<String, Value>,
 }
 
 impl GuestRecord {
@@ -165,26 +206,27 @@ impl GuestRecord {
                 _ => Level::INFO,
             };
             redact_strings(&mut members, secrets);
-            let fields = if members.is_empty() {
-                String::new()
-            } else {
-                Value::Object(members).to_string()
-            };
             return Self {
                 level,
                 message: secrets.redact(&message).into_owned(),
-                fields,
+                members,
             };
         }
         Self {
             level: default_level,
             message: secrets.redact(line).into_owned(),
-            fields: String::new(),
+            members: Map::new(),
         }
     }
 
     fn emit(&self, span: &Span) {
-        let (message, fields) = (&self.message, self.fields.as_str());
+        let message = &self.message;
+        let fields = if self.members.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&self.members).unwrap_or_default()
+        };
+        let fields = fields.as_str();
         macro_rules! emit_at {
             ($level:expr) => {
                 tracing::event!(target: TARGET, parent: span, $level, guest_fields = fields, "{message}")

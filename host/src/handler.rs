@@ -1,22 +1,30 @@
 //! The request path, step by step: ingress, request context, limits,
 //! routing to a component, admission, dispatch to a fresh instance of the
-//! version serving now, egress. Each step lives in its own module.
+//! version serving now, egress. Each step lives in its own module; payload
+//! mode wraps the same path in an envelope ([`crate::payload`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::Response;
+use bytes::Bytes;
+use http::{Response, StatusCode, header, request};
+use http_body::Body;
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::body::HostBody;
+use crate::body::{HostBody, full};
 use crate::context::RequestContext;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Finished};
 use crate::egress;
 use crate::guest_output::GuestOutput;
-use crate::ingress::{self, Ingress};
+use crate::ingress::{self, Ingress, PayloadFunctions};
 use crate::limits::{self, Admission, LimitedBody, Limits, Rejection};
+use crate::payload::{self, PayloadFunction};
 use crate::registry::Registry;
+
+/// Largest response a payload-mode invocation buffers into its envelope.
+const MAX_PAYLOAD_RESPONSE_BYTES: usize = 64 << 20;
 
 /// Serves requests with the registry's components, under the host's limits.
 pub struct Handler {
@@ -24,27 +32,63 @@ pub struct Handler {
     limits: Limits,
     admission: Admission,
     dispatcher: Arc<Dispatcher>,
+    payload: PayloadFunctions,
+}
+
+/// What serving one request produced.
+struct Served {
+    response: Response<HostBody>,
+    /// Resolves when the guest is done, if one ran and answered.
+    finished: Option<Finished>,
+    output: Option<GuestOutput>,
 }
 
 impl Handler {
-    /// A handler for the routes of `registry`.
-    pub fn new(registry: Arc<Registry>, limits: Limits, dispatcher: Arc<Dispatcher>) -> Self {
+    /// A handler for the routes of `registry`; `payload` are the functions
+    /// the Functions host invokes in payload mode.
+    pub fn new(
+        registry: Arc<Registry>,
+        limits: Limits,
+        dispatcher: Arc<Dispatcher>,
+        payload: PayloadFunctions,
+    ) -> Self {
         Self {
             registry,
             admission: Admission::new(limits.max_instances),
             limits,
             dispatcher,
+            payload,
         }
     }
 
     /// Handles one request. Every outcome is a response: refusals and
     /// failures become problem+json, never a dropped connection or an empty body.
     pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response<HostBody> {
-        let (mut head, body) = request.into_parts();
-        if ingress::classify(&head) == Ingress::Readiness {
-            return ingress::readiness_response();
+        let (head, body) = request.into_parts();
+        match ingress::classify(&head, &self.payload) {
+            Ingress::Readiness => ingress::readiness_response(),
+            Ingress::Forward => {
+                let too_large = Arc::new(AtomicBool::new(false));
+                let body =
+                    LimitedBody::new(body, self.limits.max_request_body_bytes, too_large.clone());
+                self.serve(head, body, too_large, false).await.response
+            }
+            Ingress::Payload(function) => self.invoke(function, head, body).await,
         }
+    }
 
+    /// One HTTP request through the pipeline, up to the response the caller
+    /// gets. `collect_logs` keeps the guest's lines for a payload envelope.
+    async fn serve<B>(
+        &self,
+        mut head: request::Parts,
+        body: LimitedBody<B>,
+        body_too_large: Arc<AtomicBool>,
+        collect_logs: bool,
+    ) -> Served
+    where
+        LimitedBody<B>: Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+    {
         let context = RequestContext::new(&head);
         let path = head.uri.path().to_owned();
         let route = self.registry.route(&path);
@@ -58,20 +102,22 @@ impl Handler {
             component_digest = guest.as_ref().map(|guest| guest.digest()),
         );
         tracing::debug!(parent: &span, method = %head.method, path = path.as_str(), "Request received");
-        let refuse = |rejection| {
-            span.in_scope(|| {
+        let refused = |rejection| Served {
+            response: span.in_scope(|| {
                 egress::rejection_response(rejection, Some(&self.limits), &path, &context)
-            })
+            }),
+            finished: None,
+            output: None,
         };
         if let Err(rejection) = limits::check_head(&head, &self.limits) {
-            return refuse(rejection);
+            return refused(rejection);
         }
         let Some(guest) = guest else {
-            return refuse(Rejection::NoRoute);
+            return refused(Rejection::NoRoute);
         };
         let permit = match self.admission.try_admit() {
             Ok(permit) => permit,
-            Err(rejection) => return refuse(rejection),
+            Err(rejection) => return refused(rejection),
         };
 
         let scheme = if RequestContext::forwarded_https(&head) {
@@ -80,13 +126,15 @@ impl Handler {
             Scheme::Http
         };
         context.prepare_for_guest(&mut head);
-        let body_too_large = Arc::new(AtomicBool::new(false));
-        let body = LimitedBody::new(
-            body,
-            self.limits.max_request_body_bytes,
-            body_too_large.clone(),
-        );
-        let output = GuestOutput::new(span.clone(), context.secrets.clone());
+        let output = if collect_logs {
+            GuestOutput::collecting(
+                span.clone(),
+                context.secrets.clone(),
+                &context.correlation_id,
+            )
+        } else {
+            GuestOutput::new(span.clone(), context.secrets.clone())
+        };
         let request = hyper::Request::from_parts(head, body);
         let outcome = self
             .dispatcher
@@ -101,13 +149,122 @@ impl Handler {
             .await;
         // An undeclared body that ran over the limit: whatever the guest made of it, the answer is 413.
         if body_too_large.load(Ordering::Acquire) {
-            return refuse(Rejection::BodyTooLarge);
+            return refused(Rejection::BodyTooLarge);
         }
-        match outcome {
-            Ok(response) => egress::guest_response(response, &context, &guest),
-            Err(failure) => {
-                span.in_scope(|| egress::failure_response(&failure, &path, &context, &guest))
+        let (response, finished) = match outcome {
+            Ok((response, finished)) => (
+                egress::guest_response(response, &context, &guest),
+                Some(finished),
+            ),
+            Err(failure) => (
+                span.in_scope(|| egress::failure_response(&failure, &path, &context, &guest)),
+                None,
+            ),
+        };
+        Served {
+            response,
+            finished,
+            output: Some(output),
+        }
+    }
+
+    /// A payload-mode invocation: the envelope's request through [`Self::serve`],
+    /// the whole response and the guest's log lines back in an envelope.
+    async fn invoke(
+        &self,
+        function: &PayloadFunction,
+        head: request::Parts,
+        body: Incoming,
+    ) -> Response<HostBody> {
+        let context = RequestContext::new(&head);
+        let path = head.uri.path().to_owned();
+        // Base64 makes a body a third larger; headers and the rest of the envelope come on top.
+        let envelope_limit = self.limits.max_request_body_bytes as usize / 3 * 4
+            + 2 * self.limits.max_header_bytes
+            + (64 << 10);
+        let envelope = match Limited::new(body, envelope_limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                let detail = format!("The invocation is larger than {envelope_limit} bytes.");
+                return egress::problem_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &detail,
+                    &path,
+                    &context,
+                );
             }
+            Err(_) => {
+                return egress::problem_response(
+                    StatusCode::BAD_REQUEST,
+                    "The invocation could not be read.",
+                    &path,
+                    &context,
+                );
+            }
+        };
+        let (inner_head, inner_body) = match payload::parse_invocation(&envelope, function, &head) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(function = function.name.as_str(), %error, "Refused a malformed invocation");
+                let detail = format!("The invocation of {} is malformed: {error}.", function.name);
+                return egress::problem_response(StatusCode::BAD_REQUEST, &detail, &path, &context);
+            }
+        };
+
+        let too_large = Arc::new(AtomicBool::new(false));
+        let inner_body = LimitedBody::new(
+            Full::new(inner_body),
+            self.limits.max_request_body_bytes,
+            too_large.clone(),
+        );
+        let served = self.serve(inner_head, inner_body, too_large, true).await;
+        let (mut parts, body) = served.response.into_parts();
+        let body = Limited::new(body, MAX_PAYLOAD_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes());
+        if let Some(finished) = served.finished {
+            finished.wait().await;
         }
+        let mut logs = served
+            .output
+            .map(|output| output.take_logs())
+            .unwrap_or_default();
+        let body = match body {
+            Ok(body) => body,
+            // Nothing has reached the caller yet: a body that failed or ran over becomes a clean 500.
+            Err(error) => {
+                let detail =
+                    "The component's response body failed or was too large for payload mode.";
+                logs.push(format!("[Error] {detail} ({error})"));
+                let problem = egress::problem_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    detail,
+                    &path,
+                    &context,
+                );
+                let (problem_parts, problem_body) = problem.into_parts();
+                parts = problem_parts;
+                problem_body
+                    .collect()
+                    .await
+                    .map(|collected| collected.to_bytes())
+                    .unwrap_or_default()
+            }
+        };
+        let envelope = payload::result_envelope(function, parts.status.as_u16(), &parts.headers, &body, logs.clone())
+            .or_else(|error| {
+                tracing::error!(function = function.name.as_str(), %error, "An invocation's response cannot be returned");
+                logs.push(format!("[Error] {error}"));
+                let problem = egress::problem_body(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), &path, &context);
+                payload::result_envelope(function, 500, &egress::problem_headers(&context), &problem, logs)
+            })
+            .unwrap_or_default();
+        let mut response = Response::new(full(envelope));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        response
     }
 }

@@ -1,32 +1,70 @@
 //! Ingress: what kind of request the Functions host sent.
 //!
-//! The Functions host polls `GET /` until the handler answers, then forwards
-//! each HTTP-triggered request as it arrived (`enableForwardingHttpRequest`),
-//! path `/api/...` and all headers included.
+//! The Functions host polls `GET /` until the handler answers. It forwards an
+//! HTTP-in/HTTP-out function's requests as they arrived (path `/api/...`, all
+//! headers), when `enableForwardingHttpRequest` is on; every other function is
+//! invoked in payload mode, `POST /{FunctionName}` with a JSON envelope. Which
+//! functions those are follows from `host.json` and the `function.json`
+//! files, read once at start-up by the same rules the Functions host applies.
 
+use std::collections::HashMap;
+
+use function_app::AppConfig;
 use http::{Method, Response, StatusCode, header, request};
 
 use crate::body::{HostBody, full};
+use crate::payload::PayloadFunction;
 
 /// What an incoming request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ingress {
+pub enum Ingress<'f> {
     /// The Functions host's readiness poll, answered by the host at once.
     Readiness,
     /// A forwarded HTTP request, for the guest.
     Forward,
+    /// A payload-mode invocation of this function.
+    Payload(&'f PayloadFunction),
 }
 
-/// Classifies a request by its head.
-pub fn classify(head: &request::Parts) -> Ingress {
-    if head.method == Method::GET && head.uri.path() == "/" {
-        Ingress::Readiness
-    } else {
-        Ingress::Forward
+/// The functions of the app that are invoked in payload mode, by lower-case
+/// name (the Functions host matches function names case-insensitively).
+#[derive(Debug, Default)]
+pub struct PayloadFunctions(HashMap<String, PayloadFunction>);
+
+impl PayloadFunctions {
+    /// The payload-mode HTTP functions of `app`.
+    pub fn of(app: &AppConfig) -> Self {
+        Self(
+            app.functions
+                .iter()
+                .filter_map(|function| PayloadFunction::of(&app.host, function))
+                .map(|function| (function.name.to_ascii_lowercase(), function))
+                .collect(),
+        )
+    }
+
+    /// Their names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(|function| function.name.as_str())
     }
 }
 
-/// The answer to the readiness poll: the guest is loaded before the listener opens.
+/// Classifies a request by its head.
+pub fn classify<'f>(head: &request::Parts, payload: &'f PayloadFunctions) -> Ingress<'f> {
+    let path = head.uri.path();
+    if head.method == Method::GET && path == "/" {
+        return Ingress::Readiness;
+    }
+    if head.method == Method::POST
+        && let Some(name) = path.strip_prefix('/')
+        && let Some(function) = payload.0.get(&name.to_ascii_lowercase())
+    {
+        return Ingress::Payload(function);
+    }
+    Ingress::Forward
+}
+
+/// The answer to the readiness poll: the guests are loaded before the listener opens.
 pub fn readiness_response() -> Response<HostBody> {
     let mut response = Response::new(full(r#"{"status":"ready"}"#));
     *response.status_mut() = StatusCode::OK;

@@ -5,7 +5,8 @@
 //!
 //! 1. [`server`]: the listener, connections and graceful shutdown;
 //! 2. [`handler`]: the request path, step by step;
-//! 3. [`ingress`]: readiness poll or forwarded request;
+//! 3. [`ingress`]: readiness poll, forwarded request, or payload-mode
+//!    invocation ([`payload`]: the envelopes in and out);
 //! 4. [`context`]: correlation id, secrets, the request as the guest sees it;
 //! 5. [`limits`]: head, body and admission limits; refusals;
 //! 6. [`registry`]: which component serves which route prefix, swapped atomically;
@@ -32,6 +33,7 @@ pub mod handler;
 pub mod ingress;
 pub mod limits;
 pub mod logging;
+pub mod payload;
 pub mod problem;
 pub mod registry;
 pub mod reload;

@@ -154,16 +154,16 @@ impl Admission {
 /// A request body that stops with `HTTP-request-body-size` once it has
 /// carried more than the limit, and remembers that it did, so the host can
 /// answer `413` even for a chunked body whose size was not declared.
-pub struct LimitedBody {
-    inner: Incoming,
+pub struct LimitedBody<B = Incoming> {
+    inner: B,
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
 }
 
-impl LimitedBody {
+impl<B> LimitedBody<B> {
     /// Wraps `inner`; `exceeded` turns true if it goes past `limit` bytes.
-    pub fn new(inner: Incoming, limit: u64, exceeded: Arc<AtomicBool>) -> Self {
+    pub fn new(inner: B, limit: u64, exceeded: Arc<AtomicBool>) -> Self {
         Self {
             inner,
             remaining: limit,
@@ -173,7 +173,11 @@ impl LimitedBody {
     }
 }
 
-impl Body for LimitedBody {
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 

@@ -202,20 +202,39 @@ fn level_name(level: Level) -> &'static str {
 }
 
 fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
-    let mut line = format!(
-        "[{}] {}",
-        level_name(level),
-        escape_controls(event.message.as_deref().unwrap_or(""))
+    let correlation_id = spans.get(CORRELATION_ID).and_then(Value::as_str);
+    let fields = event
+        .values
+        .iter()
+        .map(|(name, value)| (name.as_str(), value));
+    let mut line = render_text(
+        level,
+        event.message.as_deref().unwrap_or(""),
+        fields,
+        correlation_id,
     );
-    for (name, value) in &event.values {
+    line.push('\n');
+    line
+}
+
+/// A text line without its newline: `[Level] message name=value ...`, with
+/// `correlation_id` added when the fields lack one. Console lines and
+/// payload-mode `Logs` entries are both written by this function.
+pub fn render_text<'f>(
+    level: Level,
+    message: &str,
+    fields: impl IntoIterator<Item = (&'f str, &'f Value)>,
+    correlation_id: Option<&str>,
+) -> String {
+    let mut line = format!("[{}] {}", level_name(level), escape_controls(message));
+    let mut has_correlation_id = false;
+    for (name, value) in fields {
+        has_correlation_id |= name == CORRELATION_ID;
         write_text_field(&mut line, name, value);
     }
-    if event.get(CORRELATION_ID).is_none()
-        && let Some(value) = spans.get(CORRELATION_ID)
-    {
-        write_text_field(&mut line, CORRELATION_ID, value);
+    if let Some(id) = correlation_id.filter(|_| !has_correlation_id) {
+        write_text_field(&mut line, CORRELATION_ID, &Value::String(id.to_owned()));
     }
-    line.push('\n');
     line
 }
 

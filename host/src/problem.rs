@@ -3,22 +3,17 @@
 //! `detail`, `instance` and `correlation_id`.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::body::{HostBody, full};
 
 /// The media type of every error body.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-/// A problem response. `type` is `about:blank`, so `title` is the status's
+/// A problem document. `type` is `about:blank`, so `title` is the status's
 /// reason phrase and `detail` says what happened. `instance` is the request
 /// path only: a query string can carry a function key.
-pub fn response(
-    status: StatusCode,
-    detail: &str,
-    path: &str,
-    correlation_id: &str,
-) -> Response<HostBody> {
+pub fn body(status: StatusCode, detail: &str, path: &str, correlation_id: &str) -> Bytes {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
@@ -27,11 +22,27 @@ pub fn response(
         "instance": path,
         "correlation_id": correlation_id,
     });
-    let mut response = Response::new(full(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
+    Bytes::from(body.to_string())
+}
+
+/// The headers of every problem response: the media type, and `no-store`.
+pub fn headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
+}
+
+/// A problem response: [`body`] with [`headers`].
+pub fn response(
+    status: StatusCode,
+    detail: &str,
+    path: &str,
+    correlation_id: &str,
+) -> Response<HostBody> {
+    let mut response = Response::new(full(body(status, detail, path, correlation_id)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers();
     response
 }
 

@@ -17,7 +17,8 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Serve wasi:http components over HTTP, as a Functions custom handler.
-    Serve(ServeCommand),
+    // Boxed: the serve options dwarf the other subcommands.
+    Serve(Box<ServeCommand>),
     /// Precompile a component for this host (`.wasm` -> `.cwasm`).
     Compile(CompileCommand),
 }

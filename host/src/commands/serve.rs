@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use function_app::AppConfig;
 use wasmtime::error::Context as _;
 
 use crate::dispatch::Dispatcher;
 use crate::engine::{self, EngineLimits};
 use crate::guest::Loader;
 use crate::handler::Handler;
+use crate::ingress::PayloadFunctions;
 use crate::limits::Limits;
 use crate::logging::{self, LogFormat};
 use crate::registry::Registry;
@@ -39,6 +41,12 @@ pub struct ServeCommand {
     /// `/api/orders=orders.wasm` (repeatable; the longest matching prefix wins).
     #[arg(long = "route", value_name = "PREFIX=PATH", env = "WASM_HANDLER_ROUTES", value_delimiter = ',', value_parser = parse_route)]
     routes: Vec<(String, PathBuf)>,
+
+    /// The function app folder (`host.json`, `*/function.json`): its functions
+    /// that are not forwarded are served in payload mode, under the binding
+    /// names they declare [default: the working directory].
+    #[arg(long, env = "FUNCTIONS_APP_ROOT_PATH")]
+    function_app: Option<PathBuf>,
 
     /// Reload a component when its file is replaced (SIGHUP always reloads every component).
     #[arg(long, env = "WASM_HANDLER_WATCH", default_value_t = true, action = clap::ArgAction::Set)]
@@ -176,7 +184,8 @@ impl ServeCommand {
             );
         }
         tracing::info!("Listening on http://{}", listener.local_addr()?);
-        let handler = Arc::new(Handler::new(registry, limits.clone(), dispatcher));
+        let payload = payload_functions(self.function_app.as_deref());
+        let handler = Arc::new(Handler::new(registry, limits.clone(), dispatcher, payload));
         server::run(
             listener,
             handler,
@@ -203,6 +212,32 @@ impl LimitOptions {
             max_header_bytes: usize::try_from(self.max_header_size)?,
             header_read_timeout: self.header_read_timeout,
         })
+    }
+}
+
+/// The app's payload-mode functions. Without a `host.json`, or with one the
+/// Functions host could not read either, only forwarded requests are served.
+fn payload_functions(app_root: Option<&std::path::Path>) -> PayloadFunctions {
+    let app_root = app_root.unwrap_or(std::path::Path::new("."));
+    if !app_root.join("host.json").is_file() {
+        tracing::debug!(app_root = %app_root.display(), "No host.json: serving forwarded requests only");
+        return PayloadFunctions::default();
+    }
+    match AppConfig::load(app_root) {
+        Ok(app) => {
+            let functions = PayloadFunctions::of(&app);
+            for name in functions.names() {
+                tracing::info!(
+                    function = name,
+                    "Serving payload-mode invocations at /{name}"
+                );
+            }
+            functions
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Cannot read the function app; serving forwarded requests only");
+            PayloadFunctions::default()
+        }
     }
 }
 
