@@ -68,8 +68,8 @@ impl GuestOutput {
         })))
     }
 
-    /// Output that is also kept as text lines for a payload-mode invocation's
-    /// `Logs`, so the Functions host logs them with the invocation.
+    /// Output kept as text lines for a payload-mode invocation's `Logs` instead
+    /// of the console, so the Functions host logs them with the invocation.
     pub fn collecting(span: Span, secrets: Secrets, correlation_id: &str) -> Self {
         let output = Self::new(span, secrets);
         output.lock().collected = Some((Vec::new(), correlation_id.to_owned()));
@@ -147,7 +147,8 @@ impl Lines {
         }
         self.logged += line.len();
         let record = GuestRecord::parse(stream, line, &self.secrets);
-        record.emit(&self.span);
+        // A payload-mode line goes back in `Logs` only: the Functions host logs
+        // those with the invocation, and the console copy would be a duplicate.
         if let Some((logs, correlation_id)) = &mut self.collected {
             let fields = record
                 .members
@@ -159,6 +160,8 @@ impl Lines {
                 fields,
                 Some(correlation_id),
             ));
+        } else {
+            record.emit(&self.span);
         }
     }
 

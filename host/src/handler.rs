@@ -205,12 +205,19 @@ impl Handler {
         let (inner_head, inner_body) = match payload::parse_invocation(&envelope, function, &head) {
             Ok(request) => request,
             Err(error) => {
-                tracing::warn!(function = function.name.as_str(), %error, "Refused a malformed invocation");
+                tracing::warn!(
+                    function = function.name.as_str(),
+                    %error,
+                    "Refused a malformed invocation"
+                );
                 let detail = format!("The invocation of {} is malformed: {error}.", function.name);
                 return egress::problem_response(StatusCode::BAD_REQUEST, &detail, &path, &context);
             }
         };
 
+        // Problems after this point are about the guest's request: its path and correlation id.
+        let context = RequestContext::new(&inner_head);
+        let path = inner_head.uri.path().to_owned();
         let too_large = Arc::new(AtomicBool::new(false));
         let inner_body = LimitedBody::new(
             Full::new(inner_body),
@@ -230,36 +237,36 @@ impl Handler {
             .output
             .map(|output| output.take_logs())
             .unwrap_or_default();
-        let body = match body {
+        // Nothing has reached the caller yet: a body that failed, ran over or
+        // is not text becomes a clean 500 problem.
+        let checked = body
+            .map_err(|error| {
+                format!(
+                    "The component's response body failed or was too large for payload mode \
+                     ({error})."
+                )
+            })
+            .and_then(|body| match std::str::from_utf8(&body) {
+                Ok(_) => Ok(body),
+                Err(_) => Err(payload::BINARY_BODY.to_owned()),
+            });
+        let body = match checked {
             Ok(body) => body,
-            // Nothing has reached the caller yet: a body that failed or ran over becomes a clean 500.
-            Err(error) => {
-                let detail =
-                    "The component's response body failed or was too large for payload mode.";
-                logs.push(format!("[Error] {detail} ({error})"));
-                let problem = egress::problem_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+            Err(detail) => {
+                tracing::error!(
+                    function = function.name.as_str(),
                     detail,
-                    &path,
-                    &context,
+                    "An invocation's response cannot be returned"
                 );
-                let (problem_parts, problem_body) = problem.into_parts();
-                parts = problem_parts;
-                problem_body
-                    .collect()
-                    .await
-                    .map(|collected| collected.to_bytes())
-                    .unwrap_or_default()
+                logs.push(format!("[Error] {detail}"));
+                parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+                parts.headers = egress::problem_headers(&context);
+                egress::problem_body(parts.status, &detail, &path, &context)
             }
         };
-        let envelope = payload::result_envelope(function, parts.status.as_u16(), &parts.headers, &body, logs.clone())
-            .or_else(|error| {
-                tracing::error!(function = function.name.as_str(), %error, "An invocation's response cannot be returned");
-                logs.push(format!("[Error] {error}"));
-                let problem = egress::problem_body(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), &path, &context);
-                payload::result_envelope(function, 500, &egress::problem_headers(&context), &problem, logs)
-            })
-            .unwrap_or_default();
+        let text = std::str::from_utf8(&body).unwrap_or_default();
+        let envelope =
+            payload::result_envelope(function, parts.status.as_u16(), &parts.headers, text, logs);
         let mut response = Response::new(full(envelope));
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -12,3 +12,4 @@ mod hot_swap;
 mod least_privilege;
 mod logging;
 mod openapi;
+mod payload_mode;

@@ -9,5 +9,6 @@
 mod auth;
 mod forward_mode;
 mod handler_process;
+mod modes;
 mod payload_mode;
 mod support;

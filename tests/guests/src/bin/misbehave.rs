@@ -16,6 +16,7 @@
 //! | `env` | answers with the environment it sees, as JSON |
 //! | `outgoing?authority=A&path=P` | GETs `http://A/P` and answers with the outcome |
 //! | `echo-body` | reads the request body and answers with its length |
+//! | `binary` | answers 200 with the 256 byte values, not UTF-8 text |
 //! | `files` | tries to read and list files, answers with what happened |
 //! | `socket?port=N` | tries a TCP connection to 127.0.0.1:N, answers with what happened |
 
@@ -36,6 +37,10 @@ impl test_guests::Guest for Misbehave {
         eprintln!("started {route}");
         match route {
             "ok" => respond(out, 200, "text/plain", b"ok"),
+            "binary" => {
+                let bytes: Vec<u8> = (0..=255).collect();
+                respond(out, 200, "application/octet-stream", &bytes);
+            }
             "loop" => spin(),
             "sleep" => monotonic_clock::subscribe_duration(u64::MAX).block(),
             "slow" => {
