@@ -16,6 +16,7 @@
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -67,6 +68,9 @@ struct Sidecar {
 pub struct Artifacts {
     engine: Engine,
     engine_id: String,
+    /// The id of the same engine compiling for the baseline CPU, worked out
+    /// only when a sidecar names another engine than this one.
+    baseline_engine_id: OnceLock<Option<String>>,
     cache_dir: Option<PathBuf>,
 }
 
@@ -76,6 +80,7 @@ impl Artifacts {
         Self {
             engine: engine.clone(),
             engine_id: engine_id(engine),
+            baseline_engine_id: OnceLock::new(),
             cache_dir,
         }
     }
@@ -181,7 +186,7 @@ impl Artifacts {
         let cwasm = wasm.with_extension("cwasm");
         let sidecar: Sidecar =
             serde_json::from_slice(&std::fs::read(sidecar_path(&cwasm)).ok()?).ok()?;
-        if sidecar.source != digest || sidecar.engine != self.engine_id {
+        if sidecar.source != digest || !self.can_load_code_for(&sidecar.engine) {
             tracing::info!(path = %cwasm.display(), "The precompiled artifact beside the component is for another build; compiling");
             return None;
         }
@@ -230,6 +235,21 @@ impl Artifacts {
                 )))
             }
         }
+    }
+
+    /// Whether code compiled by the engine `id` is for this one: compiled by
+    /// it, or by it for the baseline CPU (which wasmtime checks against this CPU).
+    fn can_load_code_for(&self, id: &str) -> bool {
+        id == self.engine_id
+            || self
+                .baseline_engine_id
+                .get_or_init(|| {
+                    crate::engine::for_compiling(crate::engine::CpuFeatures::Baseline)
+                        .ok()
+                        .map(|engine| engine_id(&engine))
+                })
+                .as_deref()
+                == Some(id)
     }
 
     fn deserialize(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Component> {

@@ -21,7 +21,7 @@ use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
-use crate::body::HostBody;
+use crate::body::{HostBody, cut_off_visibly};
 use crate::context::Secrets;
 use crate::guest::Guest;
 use crate::guest_output::GuestOutput;
@@ -119,6 +119,8 @@ impl Dispatcher {
         let mut store = self.store(guest.pre().engine(), output);
         let (sender, receiver) = oneshot::channel();
         let head_sent = Arc::new(AtomicBool::new(false));
+        let failed_after_head = Arc::new(AtomicBool::new(false));
+        let body_cut_off = failed_after_head.clone();
         let incoming = store
             .data_mut()
             .http()
@@ -156,12 +158,15 @@ impl Dispatcher {
                         Err(trap_failure(trap, store.data().memory_limit_hit(), max_memory_bytes))
                     }
                 };
+                let cut_off = result.is_err() && head_sent.load(Ordering::Acquire);
+                // Before the store goes: dropping it is what ends the body.
+                failed_after_head.store(cut_off, Ordering::Release);
                 // The slot goes back to the pool before the permit is released.
                 drop(store);
                 drop(permit);
                 match result {
                     // The head is gone: all that is left is to cut the body off and say why.
-                    Err(failure) if head_sent.load(Ordering::Acquire) => {
+                    Err(failure) if cut_off => {
                         tracing::error!(error = %failure, "The component failed after it sent the response head; the body was cut off");
                         Ok(())
                     }
@@ -172,7 +177,10 @@ impl Dispatcher {
         );
 
         match receiver.await {
-            Ok(Ok(response)) => Ok((response, Finished(task))),
+            Ok(Ok(response)) => {
+                let response = response.map(|body| cut_off_visibly(body, body_cut_off));
+                Ok((response, Finished(task)))
+            }
             Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
             // The store, and with it the sender, is gone: the task says why.
             Err(_) => match task.await {

@@ -75,15 +75,32 @@ fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
     }
 }
 
+/// Which CPU features compiled code may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuFeatures {
+    /// Every feature of this machine's CPU: the fastest code, for this machine
+    /// or its exact kind (what `serve` itself compiles).
+    Native,
+    /// Only the architecture's baseline: runs on any CPU of this architecture,
+    /// for a package built on one machine and run on others (Azure workers).
+    Baseline,
+}
+
 /// An engine for `compile`: the configuration `serve` uses, whose compiled
 /// code does not depend on the pool's sizes (checked by a test), without a
 /// pool or an epoch ticker.
-pub fn for_compiling() -> wasmtime::Result<Engine> {
+pub fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
     let any_limits = EngineLimits {
         max_instances: 1,
         max_memory_bytes: 1 << 20,
     };
-    Engine::new(&config(any_limits, false)).context("creating the wasmtime engine")
+    let mut config = config(any_limits, false);
+    if cpu == CpuFeatures::Baseline {
+        // Naming the target, even this host's, turns off CPU feature inference.
+        // wasmtime still checks, when loading, that the CPU has what the code uses.
+        config.target(&target_lexicon::HOST.to_string())?;
+    }
+    Engine::new(&config).context("creating the wasmtime engine")
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
@@ -111,7 +128,7 @@ mod tests {
     /// right while they do not change what compiled code is compatible.
     #[test]
     fn pool_sizes_do_not_change_compiled_code() {
-        let compiling = engine_id(&for_compiling().expect("an engine"));
+        let compiling = engine_id(&for_compiling(CpuFeatures::Native).expect("an engine"));
         for (max_instances, max_memory_bytes) in [(1, 1 << 20), (256, 128 << 20), (1000, 4 << 30)] {
             let limits = EngineLimits {
                 max_instances,

@@ -16,8 +16,12 @@ fn folder(test: &str) -> PathBuf {
 }
 
 fn compile(input: &Path, output: Option<&Path>) {
+    compile_with(input, output, &[]);
+}
+
+fn compile_with(input: &Path, output: Option<&Path>, args: &[&str]) {
     let mut command = Command::new(handler_binary());
-    command.arg("compile").arg(input);
+    command.arg("compile").arg(input).args(args);
     if let Some(output) = output {
         command.arg("-o").arg(output);
     }
@@ -88,6 +92,43 @@ async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
     assert_eq!(
         Forward::get("/x").send(beside.port()).await.body.as_ref(),
         b"two"
+    );
+}
+
+/// The deploy package's artifact: compiled for the architecture's baseline CPU
+/// on the build machine, loaded beside its `.wasm` by a host that compiles for
+/// its own CPU, instead of compiling.
+#[tokio::test]
+async fn a_baseline_cpu_artifact_serves_beside_its_wasm() {
+    let folder = folder("baseline");
+    let wasm = folder.join("app.wasm");
+    std::fs::copy(guests::VERSION_ONE, &wasm).expect("copying");
+    compile_with(&wasm, None, &["--cpu", "baseline"]);
+    let native = folder.join("native.cwasm");
+    compile(&wasm, Some(&native));
+    let sidecar = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("a sidecar")).expect("JSON")
+    };
+    let baseline_engine = sidecar(&folder.join("app.cwasm.json"))["engine"].clone();
+    assert_ne!(
+        baseline_engine,
+        sidecar(&folder.join("native.cwasm.json"))["engine"],
+        "a baseline artifact is a different build than a native one"
+    );
+
+    let handler = HandlerProcess::builder(&wasm)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    let line = serving_line(&handler).await;
+    assert!(
+        line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
+        "{line}"
+    );
+    let response = Forward::get("/x").send(handler.port()).await;
+    assert_eq!(
+        (response.status, response.body.as_ref()),
+        (200, b"one".as_ref())
     );
 }
 

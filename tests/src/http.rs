@@ -45,32 +45,63 @@ impl Response {
 
     /// Asserts an RFC 9457 problem with this status and correlation id, and returns it.
     pub fn assert_problem(&self, status: u16, correlation_id: Option<&str>) -> serde_json::Value {
-        assert_eq!(
-            self.status,
-            status,
-            "status of {:?}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
-        assert_eq!(self.header("cache-control"), Some("no-store"));
-        let problem = self.json();
-        assert_eq!(problem["status"], status);
-        assert!(
-            problem["type"].is_string()
-                && problem["title"].is_string()
-                && problem["detail"].is_string()
-        );
-        let header_id = self
-            .header("x-correlation-id")
-            .expect("problems carry x-correlation-id");
-        assert_eq!(problem["correlation_id"], header_id);
-        if let Some(expected) = correlation_id {
-            assert_eq!(header_id, expected);
+        self.problem(status, correlation_id)
+            .unwrap_or_else(|mismatch| panic!("{mismatch}"))
+    }
+
+    /// The RFC 9457 problem with this status and correlation id, or what is
+    /// wrong with it (for callers that count failures instead of panicking).
+    pub fn problem(
+        &self,
+        status: u16,
+        correlation_id: Option<&str>,
+    ) -> Result<serde_json::Value, String> {
+        let body = String::from_utf8_lossy(&self.body);
+        if self.status != status {
+            return Err(format!(
+                "status {} instead of {status}: {body:?}",
+                self.status
+            ));
         }
-        problem
+        let content_type = self.header("content-type");
+        if content_type != Some("application/problem+json") {
+            return Err(format!(
+                "content-type {content_type:?} of a {status} problem"
+            ));
+        }
+        let cache_control = self.header("cache-control");
+        if cache_control != Some("no-store") {
+            return Err(format!(
+                "cache-control {cache_control:?} of a {status} problem"
+            ));
+        }
+        let problem: serde_json::Value = serde_json::from_slice(&self.body)
+            .map_err(|e| format!("problem body is not JSON ({e}): {body:?}"))?;
+        if problem["status"] != status {
+            return Err(format!("problem status mismatch: {body:?}"));
+        }
+        if !(problem["type"].is_string()
+            && problem["title"].is_string()
+            && problem["detail"].is_string())
+        {
+            return Err(format!("problem lacks type, title or detail: {body:?}"));
+        }
+        let Some(header_id) = self.header("x-correlation-id") else {
+            return Err(format!("a {status} problem without x-correlation-id"));
+        };
+        if problem["correlation_id"] != header_id {
+            return Err(format!(
+                "correlation id {header_id:?} in the header but not in the body: {body:?}"
+            ));
+        }
+        if let Some(expected) = correlation_id
+            && header_id != expected
+        {
+            return Err(format!(
+                "correlation id {header_id:?} instead of {expected:?}"
+            ));
+        }
+        Ok(problem)
     }
 }
 

@@ -21,23 +21,27 @@ const READINESS_POLL: Duration = Duration::from_millis(25);
 const INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `wasm-handler` binary: `WASM_HANDLER_BIN`, or the one cargo built
-/// beside this test binary (`target/<profile>/wasm-handler`).
+/// beside this test binary (`target/<profile>/deps/<test>`) or this crate's
+/// own binary (`target/<profile>/soak`): `target/<profile>/wasm-handler`.
 pub fn handler_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("WASM_HANDLER_BIN") {
         return path.into();
     }
-    let test_binary = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join(format!("wasm-handler{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it first (`cargo build --release -p wasm-handler`, as scripts/test does)",
-        binary.display()
-    );
-    binary
+    let current = std::env::current_exe().expect("this binary has a path");
+    let name = format!("wasm-handler{}", std::env::consts::EXE_SUFFIX);
+    let profile_dir = current.parent().expect("target/<profile>/...");
+    let candidates = [Some(profile_dir), profile_dir.parent()];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(&name))
+        .find(|binary| binary.is_file());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{} is missing: build it first (`cargo build --release -p wasm-handler`, as scripts/test does)",
+            profile_dir.join(&name).display()
+        )
+    })
 }
 
 /// Options for starting a handler.
@@ -47,6 +51,7 @@ pub struct HandlerBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     port_passing: PortPassing,
+    console_lines_kept: Option<usize>,
 }
 
 /// How the handler learns its port.
@@ -89,6 +94,13 @@ impl HandlerBuilder {
         self
     }
 
+    /// Keep only about the last `lines` lines of each console stream, for
+    /// long runs whose logs would otherwise fill memory.
+    pub fn keep_console_lines(mut self, lines: usize) -> Self {
+        self.console_lines_kept = Some(lines);
+        self
+    }
+
     /// Launches the handler and waits until it answers the readiness poll.
     pub async fn start(self) -> HandlerProcess {
         let port = free_port();
@@ -124,7 +136,7 @@ impl HandlerBuilder {
         for (name, value) in &self.env {
             command.env(name, value);
         }
-        HandlerProcess::launch(command, port).await
+        HandlerProcess::launch_keeping(command, port, self.console_lines_kept).await
     }
 }
 
@@ -139,7 +151,11 @@ pub struct HandlerProcess {
 impl HandlerProcess {
     /// Launches any HTTP server `command` that will listen on `port` (its
     /// console captured) and waits until it answers the readiness poll.
-    pub async fn launch(mut command: Command, port: u16) -> Self {
+    pub async fn launch(command: Command, port: u16) -> Self {
+        Self::launch_keeping(command, port, None).await
+    }
+
+    async fn launch_keeping(mut command: Command, port: u16, lines_kept: Option<usize>) -> Self {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -147,8 +163,8 @@ impl HandlerProcess {
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
-        let stdout = Console::capture(child.stdout.take().expect("piped stdout"));
-        let stderr = Console::capture(child.stderr.take().expect("piped stderr"));
+        let stdout = Console::capture(child.stdout.take().expect("piped stdout"), lines_kept);
+        let stderr = Console::capture(child.stderr.take().expect("piped stderr"), lines_kept);
         let mut process = HandlerProcess {
             child,
             port,
@@ -181,12 +197,18 @@ impl HandlerProcess {
             args: Vec::new(),
             env: Vec::new(),
             port_passing: PortPassing::CustomHandlerVariable,
+            console_lines_kept: None,
         }
     }
 
     /// A handler serving `component` with default options.
     pub async fn start(component: impl AsRef<Path>) -> Self {
         Self::builder(component).start().await
+    }
+
+    /// The handler's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// The port the handler listens on.
@@ -291,13 +313,21 @@ impl Drop for HandlerProcess {
 struct Console(Arc<Mutex<Vec<String>>>);
 
 impl Console {
-    fn capture(stream: impl Read + Send + 'static) -> Self {
+    /// Reads `stream` to its end on a thread, keeping every line, or about
+    /// the last `lines_kept` (the oldest half is dropped when full, so
+    /// keeping costs no copy per line).
+    fn capture(stream: impl Read + Send + 'static, lines_kept: Option<usize>) -> Self {
         let console = Console(Arc::default());
         let lines = console.0.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines() {
                 let Ok(line) = line else { break };
-                lines.lock().expect("not poisoned").push(line);
+                let mut lines = lines.lock().expect("not poisoned");
+                if lines_kept.is_some_and(|kept| lines.len() >= kept.max(2)) {
+                    let oldest_half = lines.len() / 2;
+                    lines.drain(..oldest_half);
+                }
+                lines.push(line);
             }
         });
         console

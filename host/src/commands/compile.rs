@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::artifact::{Artifacts, engine_id};
-use crate::engine;
+use crate::engine::{self, CpuFeatures};
 
 /// Options of `wasm-handler compile`.
 #[derive(Debug, clap::Args)]
@@ -17,21 +17,27 @@ pub struct CompileCommand {
     /// so `serve` only uses the artifact for that very component.
     #[arg(short, long)]
     output: Option<PathBuf>,
+
+    /// The CPU features the code may use: `native` for this machine, `baseline`
+    /// for any CPU of this architecture (a package deployed elsewhere).
+    #[arg(long, value_enum, default_value_t = CpuFeatures::Native)]
+    cpu: CpuFeatures,
 }
 
 impl CompileCommand {
     /// Compiles and writes the artifact and its sidecar.
     pub fn execute(self) -> wasmtime::Result<()> {
-        let engine = engine::for_compiling()?;
+        let engine = engine::for_compiling(self.cpu)?;
         let output = self
             .output
             .unwrap_or_else(|| self.input.with_extension("cwasm"));
         let digest = Artifacts::new(&engine, None).compile_to_file(&self.input, &output)?;
         eprintln!(
-            "{} ({digest}) -> {} (engine {})",
+            "{} ({digest}) -> {} (engine {}, {:?} CPU features)",
             self.input.display(),
             output.display(),
-            engine_id(&engine)
+            engine_id(&engine),
+            self.cpu
         );
         Ok(())
     }
