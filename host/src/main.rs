@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+// See host/Cargo.toml: allocation is on every request's path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match wasm_handler::commands::Cli::parse().execute() {
         Ok(()) => ExitCode::SUCCESS,
