@@ -33,25 +33,12 @@ impl Guest for Catalog {
                 .map(|value| String::from_utf8_lossy(&value).into_owned())
         };
         let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
-        let path = path_with_query
-            .split_once('?')
-            .map_or(path_with_query.as_str(), |(path, _)| path);
-        let method = method_name(&request.method());
-        // The host always sets a correlation id; other hosts (`wasmtime serve`) may not.
-        let correlation_id =
-            header(api::CORRELATION_ID_HEADER).unwrap_or_else(generate_correlation_id);
-        let routed_by = header(api::GATEWAY_HEADER);
-        let cache_status = header(api::CACHE_STATUS_HEADER);
-        let if_none_match = header("if-none-match");
-
-        let response = api::handle(&api::Request {
-            method: &method,
-            path,
-            correlation_id: &correlation_id,
-            routed_by: routed_by.as_deref(),
-            cache_status: cache_status.as_deref(),
-            if_none_match: if_none_match.as_deref(),
-        });
+        let response = api::handle_http(
+            &method_name(&request.method()),
+            &path_with_query,
+            header,
+            || wasi::random::random::get_random_bytes(16),
+        );
         // One write, so the host receives the line whole.
         let _ = std::io::stderr().write_all(&response.log_line);
         send(response, response_out);
@@ -59,16 +46,14 @@ impl Guest for Catalog {
 }
 
 fn send(response: api::Response, response_out: ResponseOutparam) {
+    let content_length = response.content_length();
     let mut entries: Vec<(String, Vec<u8>)> = response
         .headers
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.into_bytes()))
         .collect();
-    if response.status != 304 {
-        entries.push((
-            "content-length".to_owned(),
-            response.body.len().to_string().into_bytes(),
-        ));
+    if let Some(length) = content_length {
+        entries.push(("content-length".to_owned(), length.to_string().into_bytes()));
     }
     let fields = Fields::from_list(&entries).expect("the API only produces valid headers");
     let outgoing = OutgoingResponse::new(fields);
@@ -103,11 +88,6 @@ fn method_name(method: &Method) -> String {
         Method::Other(name) => name,
     }
     .to_owned()
-}
-
-fn generate_correlation_id() -> String {
-    let random = wasi::random::random::get_random_bytes(16);
-    random.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 export!(Catalog);

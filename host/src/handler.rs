@@ -239,19 +239,20 @@ impl Handler {
             .unwrap_or_default();
         // Nothing has reached the caller yet: a body that failed, ran over or
         // is not text becomes a clean 500 problem.
+        let problem;
         let checked = body
+            .as_deref()
             .map_err(|error| {
                 format!(
                     "The component's response body failed or was too large for payload mode \
                      ({error})."
                 )
             })
-            .and_then(|body| match std::str::from_utf8(&body) {
-                Ok(_) => Ok(body),
-                Err(_) => Err(payload::BINARY_BODY.to_owned()),
+            .and_then(|body| {
+                std::str::from_utf8(body).map_err(|_| payload::BINARY_BODY.to_owned())
             });
-        let body = match checked {
-            Ok(body) => body,
+        let text = match checked {
+            Ok(text) => text,
             Err(detail) => {
                 tracing::error!(
                     function = function.name.as_str(),
@@ -261,10 +262,11 @@ impl Handler {
                 logs.push(format!("[Error] {detail}"));
                 parts.status = StatusCode::INTERNAL_SERVER_ERROR;
                 parts.headers = egress::problem_headers(&context);
-                egress::problem_body(parts.status, &detail, &path, &context)
+                problem = egress::problem_body(parts.status, &detail, &path, &context);
+                // A problem is JSON, so text.
+                std::str::from_utf8(&problem).unwrap_or_default()
             }
         };
-        let text = std::str::from_utf8(&body).unwrap_or_default();
         let envelope =
             payload::result_envelope(function, parts.status.as_u16(), &parts.headers, text, logs);
         let mut response = Response::new(full(envelope));

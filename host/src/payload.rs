@@ -149,10 +149,10 @@ pub fn parse_invocation(
     {
         headers.insert(HOST, authority);
     }
-    for name in [INVOCATION_ID] {
-        if let (false, Some(value)) = (headers.contains_key(&name), outer.headers.get(&name)) {
-            headers.insert(name, value.clone());
-        }
+    if !headers.contains_key(INVOCATION_ID)
+        && let Some(value) = outer.headers.get(INVOCATION_ID)
+    {
+        headers.insert(INVOCATION_ID, value.clone());
     }
 
     let body = match json::get(invocation, "Body") {

@@ -90,6 +90,19 @@ fn request(method: &str, path_and_query: &str, headers: Value, body: Option<&str
     request
 }
 
+/// An invocation of `misbehave`'s `echo-body` with `body` as `content_type`.
+fn echo_body(content_type: &str, body: &str) -> Value {
+    envelope(
+        "req",
+        request(
+            "POST",
+            "/api/misbehave/echo-body",
+            json!({ "Content-Type": [content_type] }),
+            Some(body),
+        ),
+    )
+}
+
 fn envelope(trigger: &str, request: Value) -> Value {
     json!({
         "Data": {trigger: request},
@@ -225,29 +238,13 @@ async fn a_return_binding_gets_the_response_as_return_value() {
 #[tokio::test]
 async fn request_bodies_arrive_as_text_or_from_base64() {
     let handler = start("payload-bodies", &[]).await;
-    let text = envelope(
-        "req",
-        request(
-            "POST",
-            "/api/misbehave/echo-body",
-            json!({"Content-Type": ["text/plain"]}),
-            Some("hello"),
-        ),
-    );
+    let text = echo_body("text/plain", "hello");
     let result_text = result(&invoke(&handler, "misbehave", text.to_string()).await);
     assert_eq!(result_text["Outputs"]["res"]["body"], r#"{"bytes":5}"#);
 
     let bytes: Vec<u8> = (0..=255).cycle().take(1000).collect();
     let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    let binary = envelope(
-        "req",
-        request(
-            "POST",
-            "/api/misbehave/echo-body",
-            json!({"Content-Type": ["application/octet-stream"]}),
-            Some(&encoded),
-        ),
-    );
+    let binary = echo_body("application/octet-stream", &encoded);
     let result_binary = result(&invoke(&handler, "misbehave", binary.to_string()).await);
     assert_eq!(result_binary["Outputs"]["res"]["body"], r#"{"bytes":1000}"#);
 }
@@ -293,11 +290,7 @@ async fn a_response_that_is_not_text_becomes_a_500_problem_in_the_result() {
 /// Envelopes that are wrong by construction, each with what is wrong.
 fn malformed_envelopes(valid_path: &str) -> Vec<(&'static str, Vec<u8>)> {
     let valid = envelope("req", request("POST", valid_path, json!({}), Some("x")));
-    let with = |pointer: &str, value: Value| {
-        let mut envelope = valid.clone();
-        *envelope.pointer_mut(pointer).expect("a member") = value;
-        envelope.to_string().into_bytes()
-    };
+    let with = |pointer: &str, value: Value| replace(&valid, pointer, value);
     vec![
         ("not JSON", b"Data=req".to_vec()),
         ("truncated", valid.to_string().as_bytes()[..40].to_vec()),
@@ -393,15 +386,7 @@ async fn malformed_envelopes_get_400_and_never_reach_the_guest() {
 async fn an_oversized_envelope_gets_413() {
     let handler = start("payload-oversized", &["--max-request-body", "64KiB"]).await;
     let big = "x".repeat(1 << 20);
-    let invocation = envelope(
-        "req",
-        request(
-            "POST",
-            "/api/misbehave/echo-body",
-            json!({"Content-Type": ["text/plain"]}),
-            Some(&big),
-        ),
-    );
+    let invocation = echo_body("text/plain", &big);
     assert_refused(
         &invoke(&handler, "misbehave", invocation.to_string()).await,
         413,
@@ -410,15 +395,7 @@ async fn an_oversized_envelope_gets_413() {
 
     // Inside the envelope limit but over the body limit: the guest's request is refused.
     let over = "x".repeat(65 << 10);
-    let invocation = envelope(
-        "req",
-        request(
-            "POST",
-            "/api/misbehave/echo-body",
-            json!({"Content-Type": ["text/plain"]}),
-            Some(&over),
-        ),
-    );
+    let invocation = echo_body("text/plain", &over);
     let result = result(&invoke(&handler, "misbehave", invocation.to_string()).await);
     assert_eq!(result["Outputs"]["res"]["statusCode"], 413, "{result}");
 }
@@ -471,6 +448,7 @@ async fn fuzzed_envelopes_always_get_a_4xx_problem() {
         move |value: Value| replace(&valid, pointer, value)
     };
     let text = valid.to_string().into_bytes();
+    let length = text.len();
     let cut = {
         let text = text.clone();
         move |at: usize| text[..at].to_vec()
@@ -481,7 +459,6 @@ async fn fuzzed_envelopes_always_get_a_4xx_problem() {
         bytes.insert(at, byte);
         bytes
     };
-    let length = valid.to_string().len();
     let broken = prop_oneof![
         not_object.clone().prop_map(at("/Data")),
         not_object.prop_map(at("/Data/req")),

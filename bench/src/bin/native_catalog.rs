@@ -76,23 +76,9 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     let path_with_query = request
         .uri()
         .path_and_query()
-        .map_or_else(|| "/".to_owned(), |path| path.as_str().to_owned());
-    let path = path_with_query
-        .split_once('?')
-        .map_or(path_with_query.as_str(), |(path, _)| path);
-    let method = request.method().as_str().to_owned();
-    let correlation_id = header(api::CORRELATION_ID_HEADER).unwrap_or_else(generate_correlation_id);
-    let routed_by = header(api::GATEWAY_HEADER);
-    let cache_status = header(api::CACHE_STATUS_HEADER);
-    let if_none_match = header("if-none-match");
-
-    let response = api::handle(&api::Request {
-        method: &method,
-        path,
-        correlation_id: &correlation_id,
-        routed_by: routed_by.as_deref(),
-        cache_status: cache_status.as_deref(),
-        if_none_match: if_none_match.as_deref(),
+        .map_or("/", |path| path.as_str());
+    let response = api::handle_http(request.method().as_str(), path_with_query, header, || {
+        (0..16).map(|_| fastrand::u8(..)).collect()
     });
     // One write, as the component does, so concurrent lines never interleave.
     let _ = std::io::stderr().write_all(&response.log_line);
@@ -101,8 +87,8 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     for (name, value) in &response.headers {
         builder = builder.header(*name, value);
     }
-    if response.status != 304 {
-        builder = builder.header("content-length", response.body.len());
+    if let Some(length) = response.content_length() {
+        builder = builder.header("content-length", length);
     }
     Ok(builder
         .body(Full::new(Bytes::from(response.body)))
@@ -112,11 +98,4 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
             *failed.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
             failed
         }))
-}
-
-/// 16 random bytes as 32 hex digits, as the component makes them.
-fn generate_correlation_id() -> String {
-    (0..16)
-        .map(|_| format!("{:02x}", fastrand::u8(..)))
-        .collect()
 }
