@@ -8,9 +8,12 @@
 //! - one more task cycles through the costly faults ([`HEAVY`]: a spinning
 //!   loop and a sleep cut at the 1 s deadline, memory exhaustion, a large
 //!   body), so at most one guest spins at a time on a small machine;
-//! - every [`OVERLOAD_EVERY`] the load pauses while an overload round holds
-//!   every instance with slow requests and checks that one more gets `503`
-//!   with `Retry-After`;
+//! - right after the start and then every [`OVERLOAD_EVERY`] the load pauses
+//!   while an overload round holds every instance with slow requests and
+//!   checks that one more gets `503` with `Retry-After`. The first round comes
+//!   at once so that every pool slot has held an instance before the first
+//!   minute's RSS is taken: a slot keeps what its guests touched, up to a
+//!   bound, so RSS rises the first time concurrency peaks and not after;
 //! - the host's RSS (`VmRSS`) is sampled every second.
 //!
 //! Every request has one expected outcome (status, and what the body or
@@ -69,6 +72,7 @@ const RAW_QUIET: Duration = Duration::from_secs(2);
 /// How often the overload round runs, how long its requests hold their
 /// instance (under the 1 s deadline), and when the extra request is sent.
 const OVERLOAD_EVERY: Duration = Duration::from_secs(20);
+const OVERLOAD_FIRST_AFTER: Duration = Duration::from_secs(1);
 const OVERLOAD_HOLD_MS: u64 = 800;
 const OVERLOAD_PROBE_AFTER: Duration = Duration::from_millis(300);
 /// Lets instances of the requests answered just before a pause go away.
@@ -728,12 +732,15 @@ async fn heavy_worker(run: Arc<Run>, seed: u64) {
     }
 }
 
-/// Every [`OVERLOAD_EVERY`]: pause the load, hold every instance with a slow
-/// request, check that one more is refused with 503, and let the load go on.
+/// After [`OVERLOAD_FIRST_AFTER`] and then every [`OVERLOAD_EVERY`]: pause
+/// the load, hold every instance with a slow request, check that one more is
+/// refused with 503, and let the load go on.
 async fn overload_rounds(run: Arc<Run>, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
+    let mut pause = OVERLOAD_FIRST_AFTER;
     loop {
-        tokio::time::sleep(OVERLOAD_EVERY).await;
+        tokio::time::sleep(pause).await;
+        pause = OVERLOAD_EVERY;
         if run.ends.saturating_duration_since(Instant::now()) < OVERLOAD_EVERY / 2 {
             break;
         }
