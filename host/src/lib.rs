@@ -18,11 +18,12 @@
 //!
 //! Around them: [`engine`] (wasmtime configuration), [`artifact`] (compiled
 //! and precompiled components on disk), [`reload`] (file watching, SIGHUP),
-//! [`logging`], [`problem`] (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
+//! [`logging`] and [`console`] (lines written in batches), [`problem`] (RFC 9457 bodies), [`body`] and [`commands`] (the CLI).
 
 pub mod artifact;
 pub mod body;
 pub mod commands;
+pub mod console;
 pub mod context;
 pub mod dispatch;
 pub mod egress;

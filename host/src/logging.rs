@@ -9,7 +9,6 @@
 //! timestamp and span fields included.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -21,6 +20,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::console::{self, Console, FlushGuard};
 use crate::guest_output::GUEST_FIELDS;
 
 /// The environment variable with the log filter (`tracing` directives).
@@ -38,14 +38,17 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber: the filter from [`FILTER_ENV`] (default
-/// `info`) and the console layer.
-pub fn init(format: LogFormat) -> wasmtime::Result<()> {
+/// `info`) and the console layer. Lines are written in batches: hold the
+/// guard until exit, when it writes the last ones.
+pub fn init(format: LogFormat) -> wasmtime::Result<FlushGuard> {
     let filter = EnvFilter::try_from_env(FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (console, guard) = Console::stdio();
     tracing_subscriber::registry()
         .with(filter)
-        .with(ConsoleLayer::new(format, Console))
+        .with(ConsoleLayer::new(format, console))
         .try_init()
-        .map_err(|e| wasmtime::format_err!("installing the log subscriber: {e}"))
+        .map_err(|e| wasmtime::format_err!("installing the log subscriber: {e}"))?;
+    Ok(guard)
 }
 
 /// Where formatted lines go.
@@ -55,16 +58,14 @@ pub trait LineSink: Send + Sync + 'static {
 }
 
 /// The process console: stdout for Information and below, stderr above.
-struct Console;
-
 impl LineSink for Console {
     fn write_line(&self, level: Level, line: &str) {
-        // One write per line keeps lines whole when threads log at once.
-        let _ = if level <= Level::WARN {
-            std::io::stderr().lock().write_all(line.as_bytes())
+        let stream = if level <= Level::WARN {
+            console::Stream::Stderr
         } else {
-            std::io::stdout().lock().write_all(line.as_bytes())
+            console::Stream::Stdout
         };
+        Console::write_line(self, stream, line);
     }
 }
 

@@ -134,7 +134,8 @@ struct GrantOptions {
 impl ServeCommand {
     /// Runs the server until a shutdown signal, then drains and returns.
     pub fn execute(self) -> wasmtime::Result<()> {
-        logging::init(self.log_format)?;
+        // Dropped last, after the runtime: the shutdown's own lines get out too.
+        let _console = logging::init(self.log_format)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
