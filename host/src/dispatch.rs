@@ -1,19 +1,15 @@
 //! Dispatch: one request, one fresh instance. A new `Store` holds a new
 //! [`Sandbox`]; the instance is made from the pre-instantiated guest and
-//! `wasi:http/incoming-handler.handle` runs on the request's own task until
-//! the guest hands over its response head or ends. Most guests end right
-//! there; one that is still running (streaming its body) moves to a task of
-//! its own, so the response can go out while it goes on.
+//! `wasi:http/incoming-handler.handle` runs in its own task, so the guest can
+//! go on streaming the body after it has handed over the response head.
 //!
-//! The guest's future owns everything the instance costs: the store, its pool
-//! slot and the admission permit, dropped in that order when the guest is
-//! done or its deadline passes. The guest yields to tokio at every epoch
-//! tick, so even a loop that never calls the host is stopped at its deadline.
+//! The task owns everything the instance costs: the store, its pool slot and
+//! the admission permit, dropped in that order when the guest is done or its
+//! deadline passes. The guest yields to tokio at every epoch tick, so even a
+//! loop that never calls the host is stopped at its deadline.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,14 +73,12 @@ pub struct Dispatcher {
 
 /// Resolves when a guest that has sent its response head is done (its body
 /// finished or cut off, its instance dropped). Dropping it lets the guest run on.
-pub struct Finished(Option<tokio::task::JoinHandle<Result<(), GuestFailure>>>);
+pub struct Finished(tokio::task::JoinHandle<Result<(), GuestFailure>>);
 
 impl Finished {
     /// Waits for the guest to be done; its own failures are already logged.
     pub async fn wait(self) {
-        if let Some(task) = self.0 {
-            let _ = task.await;
-        }
+        let _ = self.0.await;
     }
 }
 
@@ -145,7 +139,7 @@ impl Dispatcher {
         };
 
         let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
-        let mut guest_run = Box::pin(
+        let task = tokio::spawn(
             async move {
                 let outcome = tokio::time::timeout(timeout, async {
                     let proxy = guest.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
@@ -182,37 +176,20 @@ impl Dispatcher {
             .instrument(span),
         );
 
-        // The guest runs here, not on a task of its own, until it ends or
-        // hands over its head: for a guest that answers at once (most do)
-        // that saves a spawn and a wake-up across threads per request.
-        let mut receiver = receiver;
-        let ran = std::future::poll_fn(|cx| {
-            if let Poll::Ready(result) = guest_run.as_mut().poll(cx) {
-                return Poll::Ready(Ok(result));
-            }
-            Pin::new(&mut receiver).poll(cx).map(Err)
-        })
-        .await;
-        let (head, finished) = match ran {
-            // The guest is done: whatever it handed over is all there is.
-            Ok(result) => match receiver.try_recv() {
-                Ok(head) => (head, Finished(None)),
-                Err(_) => return Err(result.err().unwrap_or(GuestFailure::NoResponse)),
-            },
-            // The head is here and the guest is still running: it goes on in its own task.
-            Err(Ok(head)) => (head, Finished(Some(tokio::spawn(guest_run)))),
-            // The sender is gone with the store, so the guest is done and says why.
-            Err(Err(_)) => {
-                let result = guest_run.await;
-                return Err(result.err().unwrap_or(GuestFailure::NoResponse));
-            }
-        };
-        match head {
-            Ok(response) => {
+        match receiver.await {
+            Ok(Ok(response)) => {
                 let response = response.map(|body| cut_off_visibly(body, body_cut_off));
-                Ok((response, finished))
+                Ok((response, Finished(task)))
             }
-            Err(code) => Err(GuestFailure::ErrorCode(code)),
+            Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
+            // The store, and with it the sender, is gone: the task says why.
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(GuestFailure::NoResponse),
+                Ok(Err(failure)) => Err(failure),
+                Err(join_error) => Err(GuestFailure::Host(wasmtime::Error::msg(
+                    join_error.to_string(),
+                ))),
+            },
         }
     }
 

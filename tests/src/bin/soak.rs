@@ -965,9 +965,10 @@ async fn main() -> ExitCode {
     let requests = tally.requests();
     let _ = writeln!(
         report,
-        "soak: {:.0} s, {} mixed workers + 1 heavy-fault worker + an overload round every {} s, one wasm-handler process (pid {pid}) on loopback",
+        "soak: {:.0} s, {} mixed workers + 1 heavy-fault worker + an overload round at {} s and every {} s, one wasm-handler process (pid {pid}) on loopback",
         ran_for.as_secs_f64(),
         options.workers,
+        OVERLOAD_FIRST_AFTER.as_secs(),
         OVERLOAD_EVERY.as_secs()
     );
     let _ = writeln!(report, "host: wasm-handler serve {}", host_args.join(" "));
