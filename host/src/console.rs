@@ -5,8 +5,8 @@
 //! batch; the flush thread writes the batches every [`FLUSH_EVERY`], or as
 //! soon as one holds [`BATCH_BYTES`], and once more when the [`FlushGuard`]
 //! is dropped at exit. A line is late by at most that tick and never lost on
-//! a clean exit, and no request waits for the console's I/O: writing the
-//! batch on the request's thread, under the lock, had raised p99 latency.
+//! a clean exit, and no request waits for the console's I/O (a pipe whose
+//! reader, the Functions host, may be slow to drain it).
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long a line may wait for its batch.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// A batch this large wakes the flush thread before its tick.
 const BATCH_BYTES: usize = 32 << 10;
 
