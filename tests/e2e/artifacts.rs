@@ -39,6 +39,21 @@ async fn serving_line(handler: &HandlerProcess) -> String {
         .await
 }
 
+/// A host serving `wasm` without a compile cache, checked to have loaded the
+/// `app.cwasm` beside it instead of compiling.
+async fn serve_beside_its_artifact(wasm: &Path) -> HandlerProcess {
+    let handler = HandlerProcess::builder(wasm)
+        .args(["--no-cache"])
+        .start()
+        .await;
+    let line = serving_line(&handler).await;
+    assert!(
+        line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
+        "{line}"
+    );
+    handler
+}
+
 #[tokio::test]
 async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
     let folder = folder("precompiled");
@@ -63,15 +78,7 @@ async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
         (200, b"one".as_ref())
     );
 
-    let beside = HandlerProcess::builder(&wasm)
-        .args(["--no-cache"])
-        .start()
-        .await;
-    let line = serving_line(&beside).await;
-    assert!(
-        line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
-        "{line}"
-    );
+    let beside = serve_beside_its_artifact(&wasm).await;
     // The digest is the .wasm's, whichever form was loaded.
     assert_eq!(
         Forward::get("/x")
@@ -116,15 +123,7 @@ async fn a_baseline_cpu_artifact_serves_beside_its_wasm() {
         "a baseline artifact is a different build than a native one"
     );
 
-    let handler = HandlerProcess::builder(&wasm)
-        .args(["--no-cache"])
-        .start()
-        .await;
-    let line = serving_line(&handler).await;
-    assert!(
-        line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
-        "{line}"
-    );
+    let handler = serve_beside_its_artifact(&wasm).await;
     let response = Forward::get("/x").send(handler.port()).await;
     assert_eq!(
         (response.status, response.body.as_ref()),

@@ -284,6 +284,13 @@ impl Target {
         client::send(self.port, request.into_request()).await
     }
 
+    /// A GET of a fault at `path` that must fail in the guest: a 500 problem
+    /// with our correlation id and `detail`.
+    async fn guest_failure(&self, path: &str, id: &str, detail: &str) -> Outcome {
+        let result = self.forward(Forward::get(path), id).await;
+        judge(result, problem(500, Some(id), Some(detail)))
+    }
+
     /// Sends one request of `kind` and judges what came back.
     async fn send(&self, kind: Kind, rng: &mut fastrand::Rng) -> Outcome {
         let id = self.correlation_id();
@@ -394,42 +401,32 @@ impl Target {
                 })
             }
             Kind::Trap => {
-                let result = self.forward(Forward::get("/api/faults/trap"), id).await;
-                judge(
-                    result,
-                    problem(
-                        500,
-                        Some(id),
-                        Some("The component failed before it sent a response."),
-                    ),
+                self.guest_failure(
+                    "/api/faults/trap",
+                    id,
+                    "The component failed before it sent a response.",
                 )
+                .await
             }
             Kind::NoResponse => {
-                let result = self
-                    .forward(Forward::get("/api/faults/no-response"), id)
-                    .await;
-                judge(
-                    result,
-                    problem(
-                        500,
-                        Some(id),
-                        Some("The component finished without sending a response."),
-                    ),
+                self.guest_failure(
+                    "/api/faults/no-response",
+                    id,
+                    "The component finished without sending a response.",
                 )
+                .await
             }
             Kind::StackOverflow => {
-                let result = self
-                    .forward(Forward::get("/api/faults/stack-overflow"), id)
-                    .await;
-                judge(
-                    result,
-                    problem(500, Some(id), Some("The component overflowed its stack.")),
+                self.guest_failure(
+                    "/api/faults/stack-overflow",
+                    id,
+                    "The component overflowed its stack.",
                 )
+                .await
             }
             Kind::OutOfMemory => {
-                let result = self.forward(Forward::get("/api/faults/oom"), id).await;
                 let detail = format!("The component hit its memory limit of {MAX_MEMORY_MIB} MiB.");
-                judge(result, problem(500, Some(id), Some(&detail)))
+                self.guest_failure("/api/faults/oom", id, &detail).await
             }
             Kind::TrapAfterHead => self.trap_after_head(id).await,
             Kind::BodyTooLarge => {
