@@ -29,6 +29,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const TABLES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 
+/// What a pool slot may keep resident between instances (see [`config`]).
+const SLOT_KEEP_RESIDENT: usize = 256 << 10;
+
 /// The engine configuration shared by `serve` and `compile`.
 pub fn config(limits: EngineLimits, pooling: bool) -> Config {
     let mut config = Config::new();
@@ -53,14 +56,16 @@ pub fn config(limits: EngineLimits, pooling: bool) -> Config {
         // threads, which was most of the CPU time per request. Only pages a
         // guest touched stay resident.
         if PoolingAllocationConfig::is_pagemap_scan_available() {
-            // The kernel lists the dirty pages (PAGEMAP_SCAN, Linux 6.7+):
-            // only those are rewritten. 1 MiB holds a Rust guest's stack and
-            // early heap (4 MiB measured no faster for the catalog) and bounds
-            // what a memory-hungry guest leaves resident in its slot: with
-            // 16 MiB the soak run's RSS grew by 145 MiB in a minute.
+            // The kernel lists the resident pages (PAGEMAP_SCAN, Linux 6.7+):
+            // those are rewritten, up to the bound, the rest unmapped. A slot
+            // keeps every page any of its guests touched, so the bound is
+            // both each slot's share of RSS and the most one reset copies.
+            // The catalog touches ~12 KiB of its memory per request (smaps
+            // under load); with 1 MiB, the soak's fault guests filled slots
+            // to it one by one and RSS rose ~11 MiB over its first 2 minutes.
             pool.pagemap_scan(Enabled::Yes)
-                .linear_memory_keep_resident(1 << 20)
-                .table_keep_resident(1 << 20);
+                .linear_memory_keep_resident(SLOT_KEEP_RESIDENT)
+                .table_keep_resident(SLOT_KEEP_RESIDENT);
         } else {
             // Without it the whole region is rewritten every time: keep it
             // small, and unmap the rest in batches, a shootdown per batch.

@@ -13,7 +13,7 @@
 //!   checks that one more gets `503` with `Retry-After`. The first round comes
 //!   at once so that every pool slot has held an instance before the first
 //!   minute's RSS is taken: a slot keeps what its guests touched, up to a
-//!   bound, so RSS rises the first time concurrency peaks and not after;
+//!   bound, so the slots' share of RSS rises while they fill and then stops;
 //! - the host's RSS (`VmRSS`) is sampled every second.
 //!
 //! Every request has one expected outcome (status, and what the body or
