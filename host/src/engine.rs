@@ -21,16 +21,23 @@ pub struct EngineLimits {
     pub max_instances: u32,
     /// Largest linear memory of one instance, in bytes.
     pub max_memory_bytes: usize,
+    /// Memory (and table) bytes a pool slot keeps resident between instances.
+    pub keep_resident_bytes: usize,
 }
+
+/// The default of [`EngineLimits::keep_resident_bytes`]. A slot is reset by
+/// rewriting the pages resident in it, so it keeps every page any of its
+/// guests touched up to this bound: the bound is each slot's share of RSS
+/// and the most one reset copies. The catalog touches ~12 KiB of its memory
+/// per request (smaps under load); with 1 MiB, the soak's fault guests
+/// filled slot after slot and RSS rose ~11 MiB over its first 2 minutes.
+pub const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 
 /// Core instances, tables and memories a component may hold per slot. A Rust
 /// wasi:http component has its main module plus a few small shim modules.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const TABLES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
-
-/// What a pool slot may keep resident between instances (see [`config`]).
-const SLOT_KEEP_RESIDENT: usize = 256 << 10;
 
 /// The engine configuration shared by `serve` and `compile`.
 pub fn config(limits: EngineLimits, pooling: bool) -> Config {
@@ -57,20 +64,17 @@ pub fn config(limits: EngineLimits, pooling: bool) -> Config {
         // guest touched stay resident.
         if PoolingAllocationConfig::is_pagemap_scan_available() {
             // The kernel lists the resident pages (PAGEMAP_SCAN, Linux 6.7+):
-            // those are rewritten, up to the bound, the rest unmapped. A slot
-            // keeps every page any of its guests touched, so the bound is
-            // both each slot's share of RSS and the most one reset copies.
-            // The catalog touches ~12 KiB of its memory per request (smaps
-            // under load); with 1 MiB, the soak's fault guests filled slots
-            // to it one by one and RSS rose ~11 MiB over its first 2 minutes.
+            // those are rewritten, up to the bound, the rest unmapped.
             pool.pagemap_scan(Enabled::Yes)
-                .linear_memory_keep_resident(SLOT_KEEP_RESIDENT)
-                .table_keep_resident(SLOT_KEEP_RESIDENT);
+                .linear_memory_keep_resident(limits.keep_resident_bytes)
+                .table_keep_resident(limits.keep_resident_bytes);
         } else {
-            // Without it the whole region is rewritten every time: keep it
-            // small, and unmap the rest in batches, a shootdown per batch.
-            pool.linear_memory_keep_resident(64 << 10)
-                .table_keep_resident(64 << 10)
+            // Without it the first bytes are rewritten every time, touched or
+            // not: keep that small, and unmap the rest in batches, a
+            // shootdown per batch.
+            let keep_resident = limits.keep_resident_bytes.min(64 << 10);
+            pool.linear_memory_keep_resident(keep_resident)
+                .table_keep_resident(keep_resident)
                 .decommit_batch_size(16);
         }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -118,6 +122,7 @@ pub fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
     let any_limits = EngineLimits {
         max_instances: 1,
         max_memory_bytes: 1 << 20,
+        keep_resident_bytes: 0,
     };
     let mut config = config(any_limits, false);
     if cpu == CpuFeatures::Baseline {
@@ -154,10 +159,15 @@ mod tests {
     #[test]
     fn pool_sizes_do_not_change_compiled_code() {
         let compiling = engine_id(&for_compiling(CpuFeatures::Native).expect("an engine"));
-        for (max_instances, max_memory_bytes) in [(1, 1 << 20), (256, 128 << 20), (1000, 4 << 30)] {
+        for (max_instances, max_memory_bytes, keep_resident_bytes) in [
+            (1, 1 << 20, 0),
+            (256, 128 << 20, 256 << 10),
+            (1000, 4 << 30, 16 << 20),
+        ] {
             let limits = EngineLimits {
                 max_instances,
                 max_memory_bytes,
+                keep_resident_bytes,
             };
             let serving = Engine::new(&config(limits, true)).expect("a pooling engine");
             assert_eq!(engine_id(&serving), compiling, "{limits:?}");

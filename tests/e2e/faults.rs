@@ -60,6 +60,30 @@ async fn traps_panics_and_missing_responses_are_500() {
     );
 }
 
+/// A pool slot is reset between instances by rewriting what stays resident
+/// (up to `--keep-resident`) and unmapping the rest: whichever way, the next
+/// instance in the slot must find its memory as a fresh one would.
+#[tokio::test]
+async fn every_instance_starts_with_fresh_memory_whatever_stays_resident() {
+    for keep_resident in ["0", "64KiB", "256KiB", "2MiB"] {
+        // One request slot (and the reserved ones): requests reuse the slots earlier ones dirtied.
+        let handler = misbehave()
+            .args(["--max-instances", "1", "--keep-resident", keep_resident])
+            .start()
+            .await;
+        for _ in 0..4 {
+            let response = Forward::get("/api/faults/scribble")
+                .send(handler.port())
+                .await;
+            assert_eq!(
+                (response.status, response.body.as_ref()),
+                (200, b"clean".as_ref()),
+                "--keep-resident {keep_resident}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn stack_overflow_is_500() {
     let mut handler = misbehave().start().await;

@@ -74,6 +74,12 @@ pub struct ServeCommand {
     #[arg(long, env = "WASM_HANDLER_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
 
+    /// Memory a pool slot keeps resident between instances (e.g. 256KiB): a
+    /// guest that touches more faults pages in again on its next request;
+    /// each slot may hold this much RSS (at most 64KiB before Linux 6.7).
+    #[arg(long, env = "WASM_HANDLER_KEEP_RESIDENT", default_value = engine::DEFAULT_KEEP_RESIDENT, value_parser = parse_size)]
+    keep_resident: u64,
+
     #[command(flatten)]
     limits: LimitOptions,
 
@@ -150,6 +156,8 @@ impl ServeCommand {
         let engine = engine::build(EngineLimits {
             max_instances: limits.max_instances,
             max_memory_bytes: limits.max_memory_bytes,
+            keep_resident_bytes: usize::try_from(self.keep_resident)
+                .context("--keep-resident is larger than this machine's address space")?,
         })?;
         let cache_dir = match (self.no_cache, self.cache_dir) {
             (true, _) => None,

@@ -19,6 +19,7 @@
 //! | `binary` | answers 200 with the 256 byte values, not UTF-8 text |
 //! | `files` | tries to read and list files, answers with what happened |
 //! | `socket?port=N` | tries a TCP connection to 127.0.0.1:N, answers with what happened |
+//! | `scribble` | answers `clean` if a 512 KiB static is all zeros, else `dirty`, then fills it |
 
 use test_guests::wasi::clocks::monotonic_clock;
 use test_guests::wasi::http::outgoing_handler;
@@ -57,6 +58,15 @@ impl test_guests::Guest for Misbehave {
                 recurse(0);
             }
             "no-response" => {}
+            "scribble" => {
+                let clean = scribble();
+                respond(
+                    out,
+                    200,
+                    "text/plain",
+                    if clean { b"clean" } else { b"dirty" },
+                );
+            }
             "large-body" => {
                 let mib: usize = parameter(query, "mib")
                     .and_then(|mib| mib.parse().ok())
@@ -226,6 +236,19 @@ fn call_out(authority: &str, path: &str) -> serde_json::Value {
         Some(Ok(Err(code))) => serde_json::json!({ "error": format!("{code:?}") }),
         other => serde_json::json!({ "error": format!("{other:?}") }),
     }
+}
+
+/// Whether a 512 KiB static (in the instance's linear memory, past the
+/// stack) is all zeros, as in a fresh instance; then fills it, so an
+/// instance reusing the memory unreset would see it dirty.
+fn scribble() -> bool {
+    static SCRATCH: std::sync::Mutex<[u8; 512 << 10]> = std::sync::Mutex::new([0; 512 << 10]);
+    let mut scratch = SCRATCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let clean = scratch.iter().all(|&byte| byte == 0);
+    scratch.fill(0xA5);
+    clean
 }
 
 test_guests::export!(Misbehave);
