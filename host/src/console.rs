@@ -79,11 +79,7 @@ impl Console {
     /// guard is dropped.
     pub fn stdio() -> (Self, FlushGuard) {
         let console = Self::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
-        let flusher = console.start_flusher();
-        let guard = FlushGuard {
-            console: console.clone(),
-            flusher: Some(flusher),
-        };
+        let guard = console.start_flusher();
         (console, guard)
     }
 
@@ -126,12 +122,17 @@ impl Console {
         self.pending().spare = batches;
     }
 
-    fn start_flusher(&self) -> JoinHandle<()> {
+    /// Starts the flush thread; it runs until the returned guard is dropped.
+    fn start_flusher(&self) -> FlushGuard {
         let console = self.clone();
-        std::thread::Builder::new()
+        let flusher = std::thread::Builder::new()
             .name("console-flush".into())
             .spawn(move || console.flush_until_closed())
-            .expect("spawning the console flush thread")
+            .expect("spawning the console flush thread");
+        FlushGuard {
+            console: self.clone(),
+            flusher: Some(flusher),
+        }
     }
 
     fn flush_until_closed(&self) {
@@ -218,10 +219,7 @@ mod tests {
     #[test]
     fn the_flush_thread_writes_within_its_tick() {
         let (console, stdout, _) = console();
-        let _guard = FlushGuard {
-            flusher: Some(console.start_flusher()),
-            console: console.clone(),
-        };
+        let _guard = console.start_flusher();
         console.write_line(Stream::Stdout, "soon\n");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while stdout.text().is_empty() && std::time::Instant::now() < deadline {
@@ -233,7 +231,7 @@ mod tests {
     #[test]
     fn dropping_the_guard_writes_every_line_and_stops_the_flush_thread() {
         let (console, stdout, stderr) = console();
-        let flusher = console.start_flusher();
+        let guard = console.start_flusher();
         let line = format!("{}\n", "x".repeat(99));
         let lines = 3 * BATCH_BYTES / line.len();
         for n in 0..lines {
@@ -242,10 +240,7 @@ mod tests {
                 console.write_line(Stream::Stderr, "e\n");
             }
         }
-        drop(FlushGuard {
-            console,
-            flusher: Some(flusher),
-        });
+        drop(guard);
         assert_eq!(stdout.text(), line.repeat(lines));
         assert_eq!(stderr.text(), "e\n".repeat(lines.div_ceil(100)));
     }
