@@ -6,6 +6,8 @@
 //!   quiet waits, CPU accounting around the load generator;
 //! - `bench-report`: the markdown report from the raw results.
 
+#![deny(missing_docs, unreachable_pub)]
+
 pub mod cpu;
 pub mod loopback;
 pub mod summary;

@@ -5,6 +5,8 @@
 //! `cargo test -p catalog`; `component` is the thin wasi:http glue compiled only
 //! for `wasm32`.
 
+#![deny(missing_docs, unreachable_pub)]
+
 pub mod api;
 pub mod catalog;
 pub mod conditional;

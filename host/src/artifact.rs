@@ -25,7 +25,7 @@ use wasmtime::{Engine, Precompiled, component::Component};
 
 /// Where a loaded component's code came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Compiled at load time.
     Compiled,
     /// The cache directory.
@@ -45,14 +45,14 @@ impl std::fmt::Display for Origin {
 }
 
 /// A component ready to link, and its identity.
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The compiled component.
-    pub component: Component,
+    pub(crate) component: Component,
     /// `sha256:<hex>` of the `.wasm` it was compiled from (of the `.cwasm`
     /// itself when no sidecar names the source).
-    pub digest: String,
+    pub(crate) digest: String,
     /// Where its code came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// The sidecar `compile` writes beside a `.cwasm`.
@@ -65,7 +65,7 @@ struct Sidecar {
 }
 
 /// Loads and writes compiled components for one engine.
-pub struct Artifacts {
+pub(crate) struct Artifacts {
     engine: Engine,
     engine_id: String,
     /// The id of the same engine compiling for the baseline CPU, worked out
@@ -76,7 +76,7 @@ pub struct Artifacts {
 
 impl Artifacts {
     /// Artifacts for `engine`, caching compiled output in `cache_dir` if given.
-    pub fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> Self {
         Self {
             engine: engine.clone(),
             engine_id: engine_id(engine),
@@ -86,7 +86,7 @@ impl Artifacts {
     }
 
     /// Loads the component at `path`, a `.wasm` or a precompiled `.cwasm`.
-    pub fn load(&self, path: &Path) -> wasmtime::Result<Loaded> {
+    pub(crate) fn load(&self, path: &Path) -> wasmtime::Result<Loaded> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("reading the component {}", path.display()))?;
         match Engine::detect_precompiled(&bytes) {
@@ -102,7 +102,7 @@ impl Artifacts {
     }
 
     /// Compiles `wasm` into `output` (and its sidecar), for this engine.
-    pub fn compile_to_file(&self, wasm: &Path, output: &Path) -> wasmtime::Result<String> {
+    pub(crate) fn compile_to_file(&self, wasm: &Path, output: &Path) -> wasmtime::Result<String> {
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
         wasmtime::ensure!(
             Engine::detect_precompiled(&bytes).is_none(),
@@ -272,7 +272,7 @@ impl Artifacts {
 /// Identifies what a precompiled artifact must have been compiled for: this
 /// wasmtime version and this engine configuration (hex of a SHA-256 of
 /// wasmtime's compatibility hash).
-pub fn engine_id(engine: &Engine) -> String {
+pub(crate) fn engine_id(engine: &Engine) -> String {
     struct Sha256Hasher(Sha256);
     impl Hasher for Sha256Hasher {
         fn finish(&self) -> u64 {
@@ -288,7 +288,7 @@ pub fn engine_id(engine: &Engine) -> String {
 }
 
 /// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
+pub(crate) fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 

@@ -1,5 +1,8 @@
-//! The one response body type of the host: the guest's streamed body and the
-//! host's own small bodies share it, so every path returns the same type.
+//! Bodies: the one response body type of the host, and the two adapters a
+//! request's bodies pass through: [`LimitedBody`] on the way in (the size
+//! limit, and whether a body ran over it) and [`cut_off_visibly`] on the way
+//! out (a guest that fails after its head never leaves a response that looks
+//! complete).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,13 +12,91 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
-pub use wasmtime_wasi_http::p2::body::HyperOutgoingBody as HostBody;
+pub(crate) use wasmtime_wasi_http::p2::body::HyperOutgoingBody as HostBody;
 
 /// A complete body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> HostBody {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> HostBody {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// A request body that stops with `HTTP-request-body-size` once it has
+/// carried more than the limit, and says so through its [`TooLarge`], so the
+/// host can answer `413` even for a chunked body whose size was not declared.
+pub(crate) struct LimitedBody<B> {
+    inner: B,
+    remaining: u64,
+    limit: u64,
+    too_large: TooLarge,
+}
+
+/// Whether a [`LimitedBody`] ran over its limit; readable after the body has
+/// been handed to the guest.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TooLarge(Arc<AtomicBool>);
+
+impl TooLarge {
+    /// Whether the body carried more than its limit.
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl<B> LimitedBody<B> {
+    /// Wraps `inner`, limited to `limit` bytes, and the flag that tells
+    /// whether it went over.
+    pub(crate) fn new(inner: B, limit: u64) -> (Self, TooLarge) {
+        let too_large = TooLarge::default();
+        let body = Self {
+            inner,
+            remaining: limit,
+            limit,
+            too_large: too_large.clone(),
+        };
+        (body, too_large)
+    }
+}
+
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let length = data.len() as u64;
+            if length > self.remaining {
+                self.too_large.0.store(true, Ordering::Release);
+                self.remaining = 0;
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                    Some(self.limit),
+                ))));
+            }
+            self.remaining -= length;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// A guest's streamed body that ends in an error, not cleanly, when the
@@ -25,7 +106,7 @@ pub fn full(bytes: impl Into<Bytes>) -> HostBody {
 /// pending once: hyper sends what it holds (the head and the body so far)
 /// and then closes the connection, instead of dropping those bytes and
 /// leaving the client an empty reply.
-pub fn cut_off_visibly(body: HostBody, guest_failed: Arc<AtomicBool>) -> HostBody {
+pub(crate) fn cut_off_visibly(body: HostBody, guest_failed: Arc<AtomicBool>) -> HostBody {
     CutOffVisibly {
         inner: body,
         guest_failed,
@@ -70,5 +151,23 @@ impl Body for CutOffVisibly {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_over_its_limit_fails_and_says_so() {
+        let (body, too_large) = LimitedBody::new(Full::new(Bytes::from_static(b"12345")), 4);
+        assert!(!too_large.get());
+        assert!(body.collect().await.is_err());
+        assert!(too_large.get());
+
+        let (body, too_large) = LimitedBody::new(Full::new(Bytes::from_static(b"1234")), 4);
+        let collected = body.collect().await.expect("within the limit");
+        assert_eq!(collected.to_bytes().as_ref(), b"1234");
+        assert!(!too_large.get());
     }
 }

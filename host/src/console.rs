@@ -18,9 +18,10 @@ const FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// A batch this large wakes the flush thread before its tick.
 const BATCH_BYTES: usize = 32 << 10;
 
-/// Which stream a line goes to.
+/// One of the two standard output streams: of the process for the
+/// console, of a guest for [`crate::guest_output`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stdio {
     /// Standard output.
     Stdout,
     /// Standard error.
@@ -29,13 +30,13 @@ pub enum Stream {
 
 /// A console whose lines go out in batches. Cloning shares the batches.
 #[derive(Clone)]
-pub struct Console(Arc<Shared>);
+pub(crate) struct Console(Arc<Shared>);
 
 struct Shared {
     pending: Mutex<Pending>,
     /// Signalled when a batch is full or the console is closing.
     wake: Condvar,
-    /// Stdout's and stderr's writers, in [`Stream`] order. Held for a whole
+    /// Stdout's and stderr's writers, in [`Stdio`] order. Held for a whole
     /// flush, so batches are written in the order they were taken.
     out: Mutex<[Box<dyn Write + Send>; 2]>,
 }
@@ -58,7 +59,7 @@ impl Pending {
 /// Writes what is pending when dropped, and stops the flush thread: hold it
 /// until the process exits.
 #[must_use = "dropping the guard flushes the console; hold it until exit"]
-pub struct FlushGuard {
+pub(crate) struct FlushGuard {
     console: Console,
     flusher: Option<JoinHandle<()>>,
 }
@@ -77,7 +78,7 @@ impl Drop for FlushGuard {
 impl Console {
     /// The process's stdout and stderr, written by a flush thread until the
     /// guard is dropped.
-    pub fn stdio() -> (Self, FlushGuard) {
+    pub(crate) fn stdio() -> (Self, FlushGuard) {
         let console = Self::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
         let guard = console.start_flusher();
         (console, guard)
@@ -85,7 +86,7 @@ impl Console {
 
     /// A console writing to `stdout` and `stderr` only when flushed (see
     /// [`Console::stdio`] for one with a flush thread).
-    pub fn new(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>) -> Self {
+    pub(crate) fn new(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>) -> Self {
         Self(Arc::new(Shared {
             pending: Mutex::default(),
             wake: Condvar::new(),
@@ -94,7 +95,7 @@ impl Console {
     }
 
     /// Adds one complete line (newline included) to `stream`'s batch.
-    pub fn write_line(&self, stream: Stream, line: &str) {
+    pub(crate) fn write_line(&self, stream: Stdio, line: &str) {
         let mut pending = self.pending();
         let batch = &mut pending.batches[stream as usize];
         let was_short = batch.len() < BATCH_BYTES;
@@ -105,7 +106,7 @@ impl Console {
     }
 
     /// Writes out every pending line.
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         let mut out = lock(&self.0.out);
         let mut batches = {
             let mut pending = self.pending();
@@ -206,9 +207,9 @@ mod tests {
     #[test]
     fn lines_wait_for_a_flush_and_keep_their_order_and_stream() {
         let (console, stdout, stderr) = console();
-        console.write_line(Stream::Stdout, "one\n");
-        console.write_line(Stream::Stderr, "oops\n");
-        console.write_line(Stream::Stdout, "two\n");
+        console.write_line(Stdio::Stdout, "one\n");
+        console.write_line(Stdio::Stderr, "oops\n");
+        console.write_line(Stdio::Stdout, "two\n");
         assert_eq!(stdout.text(), "", "nothing is written before a flush");
         console.flush();
         assert_eq!(stdout.text(), "one\ntwo\n");
@@ -220,7 +221,7 @@ mod tests {
     fn the_flush_thread_writes_within_its_tick() {
         let (console, stdout, _) = console();
         let _guard = console.start_flusher();
-        console.write_line(Stream::Stdout, "soon\n");
+        console.write_line(Stdio::Stdout, "soon\n");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while stdout.text().is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(FLUSH_EVERY / 2);
@@ -235,9 +236,9 @@ mod tests {
         let line = format!("{}\n", "x".repeat(99));
         let lines = 3 * BATCH_BYTES / line.len();
         for n in 0..lines {
-            console.write_line(Stream::Stdout, &line);
+            console.write_line(Stdio::Stdout, &line);
             if n % 100 == 0 {
-                console.write_line(Stream::Stderr, "e\n");
+                console.write_line(Stdio::Stderr, "e\n");
             }
         }
         drop(guard);

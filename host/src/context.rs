@@ -3,19 +3,22 @@
 
 use std::borrow::Cow;
 
+use functions_contract::protocol;
 use http::header::{AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, HeaderName, HeaderValue, request};
 
 /// The header that carries the correlation id to the guest and back to the caller.
-pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+pub(crate) const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
-const INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
+/// The invocation id the Functions host puts on every request.
+pub(crate) const INVOCATION_ID: HeaderName =
+    HeaderName::from_static(protocol::INVOCATION_ID_HEADER);
 /// The Functions host's function key header; the guest never sees it.
-pub const FUNCTION_KEY: HeaderName = HeaderName::from_static("x-functions-key");
+const FUNCTION_KEY: HeaderName = HeaderName::from_static(protocol::FUNCTION_KEY_HEADER);
 /// The function key query parameter; the guest never sees it.
-pub const FUNCTION_KEY_PARAMETER: &str = "code";
+const FUNCTION_KEY_PARAMETER: &str = protocol::FUNCTION_KEY_PARAMETER;
 const SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
@@ -28,7 +31,7 @@ const REDACTED: &str = "[REDACTED]";
 
 /// Where a request's correlation id came from, in order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CorrelationSource {
+pub(crate) enum CorrelationSource {
     /// `x-correlation-id`, as APIM sets it.
     Header,
     /// The trace id of a W3C `traceparent`.
@@ -43,20 +46,20 @@ pub enum CorrelationSource {
 
 /// What the host knows about one request before the guest runs.
 #[derive(Debug)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// The request's correlation id.
-    pub correlation_id: String,
+    pub(crate) correlation_id: String,
     /// Where [`Self::correlation_id`] came from.
-    pub correlation_source: CorrelationSource,
+    pub(crate) correlation_source: CorrelationSource,
     /// The Functions invocation id, when the Functions host sent one.
-    pub invocation_id: Option<String>,
+    pub(crate) invocation_id: Option<String>,
     /// Values that must be redacted from anything logged for this request.
-    pub secrets: Secrets,
+    pub(crate) secrets: Secrets,
 }
 
 impl RequestContext {
     /// Reads the context from a request head.
-    pub fn new(head: &request::Parts) -> Self {
+    pub(crate) fn new(head: &request::Parts) -> Self {
         let headers = &head.headers;
         let invocation_id = header_str(headers, &INVOCATION_ID)
             .filter(|id| valid_id(id))
@@ -72,7 +75,7 @@ impl RequestContext {
 
     /// Rewrites a request head into what the guest sees: the correlation id
     /// set, function keys removed, and an authority the guest can read.
-    pub fn prepare_for_guest(&self, head: &mut request::Parts) {
+    pub(crate) fn prepare_for_guest(&self, head: &mut request::Parts) {
         let headers = &mut head.headers;
         headers.remove(&FUNCTION_KEY);
         let correlation_id =
@@ -98,7 +101,7 @@ impl RequestContext {
     }
 
     /// Whether the original client used HTTPS, as the front end reports it.
-    pub fn forwarded_https(head: &request::Parts) -> bool {
+    pub(crate) fn forwarded_https(head: &request::Parts) -> bool {
         header_str(&head.headers, &FORWARDED_PROTO)
             .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
     }
@@ -234,7 +237,7 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
 /// subscription keys. Every line logged for the request passes through
 /// [`Secrets::redact`], so a guest that prints its headers leaks nothing.
 #[derive(Debug, Default, Clone)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     values: Vec<String>,
 }
 
@@ -285,7 +288,7 @@ impl Secrets {
     }
 
     /// `text` with every secret value replaced by `[REDACTED]`.
-    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+    pub(crate) fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let mut text = Cow::Borrowed(text);
         for secret in &self.values {
             if text.contains(secret.as_str()) {

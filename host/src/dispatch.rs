@@ -19,53 +19,17 @@ use tracing::{Instrument as _, Span};
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::body::{HostBody, cut_off_visibly};
+use crate::component::ComponentVersion;
 use crate::context::Secrets;
-use crate::guest::Guest;
-use crate::guest_output::GuestOutput;
+use crate::failure::GuestFailure;
+use crate::guest_output::{Destination, GuestOutput};
 use crate::sandbox::{Grants, Sandbox};
 
-/// Why a guest produced no response.
-#[derive(Debug, thiserror::Error)]
-pub enum GuestFailure {
-    /// Every pool slot was taken (admission should prevent this).
-    #[error("no instance slot was free")]
-    PoolExhausted,
-    /// No instance could be made from the component.
-    #[error("the component could not be instantiated: {0:#}")]
-    Instantiation(wasmtime::Error),
-    /// The guest ran past its deadline before it sent a response.
-    #[error("the component ran past its {0:?} deadline")]
-    Deadline(Duration),
-    /// The guest asked for more memory than its cap, and then failed.
-    #[error("the component exceeded its memory limit of {limit_bytes} bytes: {trap:#}")]
-    MemoryLimit {
-        /// The cap.
-        limit_bytes: usize,
-        /// The trap that followed the refused allocation.
-        trap: wasmtime::Error,
-    },
-    /// The guest exhausted its stack.
-    #[error("the component overflowed its stack: {0:#}")]
-    StackOverflow(wasmtime::Error),
-    /// The guest trapped (or panicked) before it set a response.
-    #[error("the component trapped before it sent a response: {0:#}")]
-    Trap(wasmtime::Error),
-    /// The guest returned without calling `response-outparam.set`.
-    #[error("the component returned without sending a response")]
-    NoResponse,
-    /// The guest set an error code instead of a response.
-    #[error("the component answered with the error code {0:?}")]
-    ErrorCode(ErrorCode),
-    /// The host could not hand the request to the guest.
-    #[error("the request could not be passed to the component: {0:#}")]
-    Host(wasmtime::Error),
-}
-
 /// Makes and runs instances under the host's grants and limits.
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     grants: Arc<Grants>,
     max_memory_bytes: usize,
     request_timeout: Duration,
@@ -73,11 +37,11 @@ pub struct Dispatcher {
 
 /// Resolves when a guest that has sent its response head is done (its body
 /// finished or cut off, its instance dropped). Dropping it lets the guest run on.
-pub struct Finished(tokio::task::JoinHandle<Result<(), GuestFailure>>);
+pub(crate) struct Finished(tokio::task::JoinHandle<Result<(), GuestFailure>>);
 
 impl Finished {
     /// Waits for the guest to be done; its own failures are already logged.
-    pub async fn wait(self) {
+    pub(crate) async fn wait(self) {
         let _ = self.0.await;
     }
 }
@@ -90,7 +54,11 @@ enum Stage {
 
 impl Dispatcher {
     /// A dispatcher granting `grants`, capping memory and run time.
-    pub fn new(grants: Arc<Grants>, max_memory_bytes: usize, request_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        grants: Arc<Grants>,
+        max_memory_bytes: usize,
+        request_timeout: Duration,
+    ) -> Self {
         Self {
             grants,
             max_memory_bytes,
@@ -98,14 +66,14 @@ impl Dispatcher {
         }
     }
 
-    /// Runs `request` in a fresh instance of `guest` and returns its response,
+    /// Runs `request` in a fresh instance of `version` and returns its response,
     /// with a handle that resolves when the guest is done (the body may still
     /// be streaming when the response is returned). `permit` is released when
     /// the instance is gone; guest output goes to `output`; the guest's work
     /// is traced in `span`.
-    pub async fn run<B>(
+    pub(crate) async fn run<B>(
         &self,
-        guest: Arc<Guest>,
+        version: Arc<ComponentVersion>,
         request: hyper::Request<B>,
         scheme: Scheme,
         output: &GuestOutput,
@@ -116,7 +84,7 @@ impl Dispatcher {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.store(guest.pre().engine(), output);
+        let mut store = self.store(version.pre().engine(), output);
         let (sender, receiver) = oneshot::channel();
         let head_sent = Arc::new(AtomicBool::new(false));
         let failed_after_head = Arc::new(AtomicBool::new(false));
@@ -142,7 +110,7 @@ impl Dispatcher {
         let task = tokio::spawn(
             async move {
                 let outcome = tokio::time::timeout(timeout, async {
-                    let proxy = guest.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
+                    let proxy = version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, incoming, outparam)
@@ -186,21 +154,19 @@ impl Dispatcher {
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(GuestFailure::NoResponse),
                 Ok(Err(failure)) => Err(failure),
-                Err(join_error) => Err(GuestFailure::Host(wasmtime::Error::msg(
-                    join_error.to_string(),
-                ))),
+                Err(join_error) => Err(GuestFailure::Task(join_error)),
             },
         }
     }
 
-    /// Makes one instance of `guest` and drops it: what a new component
+    /// Makes one instance of `version` and drops it: what a new component
     /// version must survive before it serves.
-    pub async fn smoke_test(&self, guest: &Guest) -> wasmtime::Result<()> {
-        let output = GuestOutput::new(Span::current(), Secrets::default());
-        let mut store = self.store(guest.pre().engine(), &output);
+    pub(crate) async fn smoke_test(&self, version: &ComponentVersion) -> wasmtime::Result<()> {
+        let output = GuestOutput::new(Span::current(), Secrets::default(), Destination::Console);
+        let mut store = self.store(version.pre().engine(), &output);
         tokio::time::timeout(
             self.request_timeout,
-            guest.pre().instantiate_async(&mut store),
+            version.pre().instantiate_async(&mut store),
         )
         .await
         .map_err(|_| {

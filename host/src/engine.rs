@@ -8,21 +8,21 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 /// How often the epoch advances. At each tick a running guest yields to
 /// tokio, which is how deadlines stop guests that never call the host.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Pool slots beyond the request instances, for instances the host makes
 /// itself (such as a smoke test of a new component).
-pub const RESERVED_SLOTS: u32 = 2;
+pub(crate) const RESERVED_SLOTS: u32 = 2;
 
 /// How much of the machine the guests may use.
 #[derive(Debug, Clone, Copy)]
-pub struct EngineLimits {
+pub(crate) struct EngineLimits {
     /// Request instances alive at once; the pool has this many slots plus [`RESERVED_SLOTS`].
-    pub max_instances: u32,
+    pub(crate) max_instances: u32,
     /// Largest linear memory of one instance, in bytes.
-    pub max_memory_bytes: usize,
+    pub(crate) max_memory_bytes: usize,
     /// Memory (and table) bytes a pool slot keeps resident between instances.
-    pub keep_resident_bytes: usize,
+    pub(crate) keep_resident_bytes: usize,
 }
 
 /// The default of [`EngineLimits::keep_resident_bytes`]. A slot is reset by
@@ -31,7 +31,7 @@ pub struct EngineLimits {
 /// and the most one reset copies. The catalog touches ~12 KiB of its memory
 /// per request (smaps under load); with 1 MiB, the soak's fault guests
 /// filled slot after slot and RSS rose ~11 MiB over its first 2 minutes.
-pub const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
+pub(crate) const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 
 /// Core instances, tables and memories a component may hold per slot. A Rust
 /// wasi:http component has its main module plus a few small shim modules.
@@ -40,7 +40,7 @@ const TABLES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 
 /// The engine configuration shared by `serve` and `compile`.
-pub fn config(limits: EngineLimits, pooling: bool) -> Config {
+pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -85,7 +85,7 @@ pub fn config(limits: EngineLimits, pooling: bool) -> Config {
 /// Builds the engine, with the pooling allocator when the machine can reserve
 /// its address space (some kernels and containers cap virtual memory), else
 /// with on-demand allocation and a warning, and starts its epoch ticker.
-pub fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
+pub(crate) fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
     let engine = build_engine(limits)?;
     start_epoch_ticker(&engine);
     Ok(engine)
@@ -106,7 +106,7 @@ fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
 
 /// Which CPU features compiled code may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CpuFeatures {
+pub(crate) enum CpuFeatures {
     /// Every feature of this machine's CPU: the fastest code, for this machine
     /// or its exact kind (what `serve` itself compiles).
     Native,
@@ -118,7 +118,7 @@ pub enum CpuFeatures {
 /// An engine for `compile`: the configuration `serve` uses, whose compiled
 /// code does not depend on the pool's sizes (checked by a test), without a
 /// pool or an epoch ticker.
-pub fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
+pub(crate) fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
     let any_limits = EngineLimits {
         max_instances: 1,
         max_memory_bytes: 1 << 20,

@@ -14,14 +14,15 @@ use tracing::{Level, Span};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
+use crate::console::Stdio;
 use crate::context::Secrets;
 use crate::logging;
 
 /// The field through which a structured guest line's own fields reach the
 /// log formatter, as one JSON object (see [`crate::logging`]).
-pub const GUEST_FIELDS: &str = "guest_fields";
+pub(crate) const GUEST_FIELDS: &str = "guest_fields";
 /// Log target of guest lines.
-pub const TARGET: &str = "guest";
+pub(crate) const TARGET: &str = "guest";
 
 /// A line longer than this is logged in pieces.
 const MAX_LINE: usize = 16 * 1024;
@@ -31,72 +32,66 @@ const MAX_LOGGED_PER_REQUEST: usize = 256 * 1024;
 /// What `check-write` grants: writes never wait.
 const WRITE_PERMIT: usize = 64 * 1024;
 
-/// Which of the guest's output streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    /// `wasi:cli/stdout`.
-    Stdout,
-    /// `wasi:cli/stderr`.
-    Stderr,
+/// Where a guest's lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// Log events in the request's span, on the host's console.
+    Console,
+    /// Text lines for a payload-mode invocation's `Logs` (and not the
+    /// console), so the Functions host logs them once, with the invocation;
+    /// each carries the request's correlation id.
+    Envelope {
+        /// The request's correlation id.
+        correlation_id: String,
+    },
 }
 
 /// The output of one request's guest instance.
 #[derive(Clone)]
-pub struct GuestOutput(Arc<Mutex<Lines>>);
+pub(crate) struct GuestOutput(Arc<Mutex<Lines>>);
 
 struct Lines {
     span: Span,
     secrets: Secrets,
+    destination: Destination,
     partial: [Vec<u8>; 2],
     logged: usize,
     dropped_lines: u64,
-    /// Payload mode: the lines as text for the invocation's `Logs`, and the
-    /// correlation id they carry.
-    collected: Option<(Vec<String>, String)>,
+    /// The lines kept for [`Destination::Envelope`].
+    kept: Vec<String>,
 }
 
 impl GuestOutput {
-    /// Output whose lines are logged in `span`, with `secrets` redacted.
-    pub fn new(span: Span, secrets: Secrets) -> Self {
+    /// Output whose lines go to `destination`, in `span`, with `secrets` redacted.
+    pub(crate) fn new(span: Span, secrets: Secrets, destination: Destination) -> Self {
         Self(Arc::new(Mutex::new(Lines {
             span,
             secrets,
+            destination,
             partial: [Vec::new(), Vec::new()],
             logged: 0,
             dropped_lines: 0,
-            collected: None,
+            kept: Vec::new(),
         })))
     }
 
-    /// Output kept as text lines for a payload-mode invocation's `Logs` instead
-    /// of the console, so the Functions host logs them with the invocation.
-    pub fn collecting(span: Span, secrets: Secrets, correlation_id: &str) -> Self {
-        let output = Self::new(span, secrets);
-        output.lock().collected = Some((Vec::new(), correlation_id.to_owned()));
-        output
-    }
-
-    /// The lines kept so far (see [`GuestOutput::collecting`]), a partial
-    /// last line included. Call once the guest is done.
-    pub fn take_logs(&self) -> Vec<String> {
+    /// The lines kept for an envelope so far, a partial last line included.
+    /// Call once the guest is done.
+    pub(crate) fn take_logs(&self) -> Vec<String> {
         let mut lines = self.lock();
         lines.flush_partial_lines();
-        lines
-            .collected
-            .as_mut()
-            .map(|(logs, _)| std::mem::take(logs))
-            .unwrap_or_default()
+        std::mem::take(&mut lines.kept)
     }
 
     /// A WASI output stream that writes into this output.
-    pub fn stream(&self, stream: Stream) -> GuestStream {
+    pub(crate) fn stream(&self, stream: Stdio) -> GuestStream {
         GuestStream {
             output: self.clone(),
             stream,
         }
     }
 
-    fn write(&self, stream: Stream, bytes: &[u8]) {
+    fn write(&self, stream: Stdio, bytes: &[u8]) {
         self.lock().write(stream, bytes);
     }
 
@@ -109,7 +104,7 @@ impl GuestOutput {
 }
 
 impl Lines {
-    fn write(&mut self, stream: Stream, mut bytes: &[u8]) {
+    fn write(&mut self, stream: Stdio, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let partial = &mut self.partial[stream as usize];
             let room = MAX_LINE - partial.len();
@@ -135,7 +130,7 @@ impl Lines {
         }
     }
 
-    fn log(&mut self, stream: Stream, line: &[u8]) {
+    fn log(&mut self, stream: Stdio, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.strip_suffix('\r').unwrap_or(&line);
         if line.trim().is_empty() {
@@ -147,26 +142,25 @@ impl Lines {
         }
         self.logged += line.len();
         let record = GuestRecord::parse(stream, line, &self.secrets);
-        // A payload-mode line goes back in `Logs` only: the Functions host logs
-        // those with the invocation, and the console copy would be a duplicate.
-        if let Some((logs, correlation_id)) = &mut self.collected {
-            let fields = record
-                .members
-                .iter()
-                .map(|(name, value)| (name.as_str(), value));
-            logs.push(logging::render_text(
-                record.level,
-                &record.message,
-                fields,
-                Some(correlation_id),
-            ));
-        } else {
-            record.emit(&self.span);
+        match &self.destination {
+            Destination::Console => record.emit(&self.span),
+            Destination::Envelope { correlation_id } => {
+                let fields = record
+                    .members
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value));
+                self.kept.push(logging::render_text(
+                    record.level,
+                    &record.message,
+                    fields,
+                    Some(correlation_id),
+                ));
+            }
         }
     }
 
     fn flush_partial_lines(&mut self) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
+        for stream in [Stdio::Stdout, Stdio::Stderr] {
             let rest = std::mem::take(&mut self.partial[stream as usize]);
             self.log(stream, &rest);
         }
@@ -195,10 +189,10 @@ struct GuestRecord {
 }
 
 impl GuestRecord {
-    fn parse(stream: Stream, line: &str, secrets: &Secrets) -> Self {
+    fn parse(stream: Stdio, line: &str, secrets: &Secrets) -> Self {
         let default_level = match stream {
-            Stream::Stdout => Level::INFO,
-            Stream::Stderr => Level::WARN,
+            Stdio::Stdout => Level::INFO,
+            Stdio::Stderr => Level::WARN,
         };
         if line.starts_with('{')
             && let Ok(Value::Object(mut members)) = serde_json::from_str::<Value>(line)
@@ -277,9 +271,9 @@ fn redact_strings(members: &mut Map<String, Value>, secrets: &Secrets) {
 }
 
 /// One of a guest's output streams, as WASI sees it.
-pub struct GuestStream {
+pub(crate) struct GuestStream {
     output: GuestOutput,
-    stream: Stream,
+    stream: Stdio,
 }
 
 impl IsTerminal for GuestStream {
@@ -352,11 +346,12 @@ mod tests {
     use crate::logging::tests::capture;
 
     /// The text lines logged for `writes`, each `(stream, bytes)`.
-    fn logged(writes: &[(Stream, Vec<u8>)]) -> Vec<String> {
+    fn logged(writes: &[(Stdio, Vec<u8>)]) -> Vec<String> {
         capture(LogFormat::Text, || {
             let output = GuestOutput::new(
                 tracing::info_span!("request", correlation_id = "c"),
                 Secrets::default(),
+                Destination::Console,
             );
             for (stream, bytes) in writes {
                 output.write(*stream, bytes);
@@ -371,12 +366,12 @@ mod tests {
     fn structured_lines_keep_level_and_fields_plain_lines_keep_their_stream() {
         let lines = logged(&[
             (
-                Stream::Stderr,
+                Stdio::Stderr,
                 br#"{"level":"error","message":"boom","item_id":"7"}"#.to_vec(),
             ),
-            (Stream::Stderr, b"\nplain warning\n".to_vec()),
-            (Stream::Stdout, b"partial ".to_vec()),
-            (Stream::Stdout, b"line without newline".to_vec()),
+            (Stdio::Stderr, b"\nplain warning\n".to_vec()),
+            (Stdio::Stdout, b"partial ".to_vec()),
+            (Stdio::Stdout, b"line without newline".to_vec()),
         ]);
         assert_eq!(
             lines,
@@ -391,8 +386,8 @@ mod tests {
     #[test]
     fn a_flood_is_cut_at_the_per_request_budget() {
         let line = vec![b'x'; 1000];
-        let writes: Vec<(Stream, Vec<u8>)> = (0..400)
-            .map(|_| (Stream::Stdout, [line.as_slice(), b"\n"].concat()))
+        let writes: Vec<(Stdio, Vec<u8>)> = (0..400)
+            .map(|_| (Stdio::Stdout, [line.as_slice(), b"\n"].concat()))
             .collect();
         let lines = logged(&writes);
         assert_eq!(
@@ -413,13 +408,13 @@ mod tests {
             text in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'{'), any::<u8>()], 0..400),
             cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
         ) {
-            let whole = logged(&[(Stream::Stdout, text.clone())]);
+            let whole = logged(&[(Stdio::Stdout, text.clone())]);
             let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(text.len() + 1)).collect();
             points.sort_unstable();
             let mut pieces = Vec::new();
             let mut start = 0;
             for point in points.into_iter().chain([text.len()]) {
-                pieces.push((Stream::Stdout, text[start..point].to_vec()));
+                pieces.push((Stdio::Stdout, text[start..point].to_vec()));
                 start = point;
             }
             prop_assert_eq!(whole, logged(&pieces));

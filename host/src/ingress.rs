@@ -7,17 +7,15 @@
 //! functions those are follows from `host.json` and the `function.json`
 //! files, read once at start-up by the same rules the Functions host applies.
 
-use std::collections::HashMap;
-
-use function_app::AppConfig;
+use functions_contract::protocol;
 use http::{Method, Response, StatusCode, header, request};
 
 use crate::body::{HostBody, full};
-use crate::payload::PayloadFunction;
+use crate::payload::{PayloadFunction, PayloadFunctions};
 
 /// What an incoming request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ingress<'f> {
+pub(crate) enum Ingress<'f> {
     /// The Functions host's readiness poll, answered by the host at once.
     Readiness,
     /// A forwarded HTTP request, for the guest.
@@ -26,38 +24,14 @@ pub enum Ingress<'f> {
     Payload(&'f PayloadFunction),
 }
 
-/// The functions of the app that are invoked in payload mode, by lower-case
-/// name (the Functions host matches function names case-insensitively).
-#[derive(Debug, Default)]
-pub struct PayloadFunctions(HashMap<String, PayloadFunction>);
-
-impl PayloadFunctions {
-    /// The payload-mode HTTP functions of `app`.
-    pub fn of(app: &AppConfig) -> Self {
-        Self(
-            app.functions
-                .iter()
-                .filter_map(|function| PayloadFunction::of(&app.host, function))
-                .map(|function| (function.name.to_ascii_lowercase(), function))
-                .collect(),
-        )
-    }
-
-    /// Their names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.values().map(|function| function.name.as_str())
-    }
-}
-
 /// Classifies a request by its head.
-pub fn classify<'f>(head: &request::Parts, payload: &'f PayloadFunctions) -> Ingress<'f> {
+pub(crate) fn classify<'f>(head: &request::Parts, payload: &'f PayloadFunctions) -> Ingress<'f> {
     let path = head.uri.path();
-    if head.method == Method::GET && path == "/" {
+    if head.method == Method::GET && path == protocol::READINESS_PATH {
         return Ingress::Readiness;
     }
     if head.method == Method::POST
-        && let Some(name) = path.strip_prefix('/')
-        && let Some(function) = payload.0.get(&name.to_ascii_lowercase())
+        && let Some(function) = payload.at(path)
     {
         return Ingress::Payload(function);
     }
@@ -65,7 +39,7 @@ pub fn classify<'f>(head: &request::Parts, payload: &'f PayloadFunctions) -> Ing
 }
 
 /// The answer to the readiness poll: the guests are loaded before the listener opens.
-pub fn readiness_response() -> Response<HostBody> {
+pub(crate) fn readiness_response() -> Response<HostBody> {
     let mut response = Response::new(full(r#"{"status":"ready"}"#));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();

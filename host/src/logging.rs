@@ -24,13 +24,13 @@ use crate::console::{self, Console, FlushGuard};
 use crate::guest_output::GUEST_FIELDS;
 
 /// The environment variable with the log filter (`tracing` directives).
-pub const FILTER_ENV: &str = "WASM_HANDLER_LOG";
+pub(crate) const FILTER_ENV: &str = "WASM_HANDLER_LOG";
 /// The field that text lines show from the enclosing request span.
 const CORRELATION_ID: &str = "correlation_id";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// `[Information] message name=value ...`, for people.
     Text,
     /// One JSON object a line, for machines.
@@ -40,7 +40,7 @@ pub enum LogFormat {
 /// Installs the global subscriber: the filter from [`FILTER_ENV`] (default
 /// `info`) and the console layer. Lines are written in batches: hold the
 /// guard until exit, when it writes the last ones.
-pub fn init(format: LogFormat) -> wasmtime::Result<FlushGuard> {
+pub(crate) fn init(format: LogFormat) -> wasmtime::Result<FlushGuard> {
     let filter = EnvFilter::try_from_env(FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
     let (console, guard) = Console::stdio();
     tracing_subscriber::registry()
@@ -52,7 +52,7 @@ pub fn init(format: LogFormat) -> wasmtime::Result<FlushGuard> {
 }
 
 /// Where formatted lines go.
-pub trait LineSink: Send + Sync + 'static {
+pub(crate) trait LineSink: Send + Sync + 'static {
     /// Writes one complete line (newline included) logged at `level`.
     fn write_line(&self, level: Level, line: &str);
 }
@@ -61,23 +61,23 @@ pub trait LineSink: Send + Sync + 'static {
 impl LineSink for Console {
     fn write_line(&self, level: Level, line: &str) {
         let stream = if level <= Level::WARN {
-            console::Stream::Stderr
+            console::Stdio::Stderr
         } else {
-            console::Stream::Stdout
+            console::Stdio::Stdout
         };
         Console::write_line(self, stream, line);
     }
 }
 
 /// The layer that formats events into lines.
-pub struct ConsoleLayer<W> {
+pub(crate) struct ConsoleLayer<W> {
     format: LogFormat,
     sink: W,
 }
 
 impl<W: LineSink> ConsoleLayer<W> {
     /// A layer writing `format` lines to `sink`.
-    pub fn new(format: LogFormat, sink: W) -> Self {
+    pub(crate) fn new(format: LogFormat, sink: W) -> Self {
         Self { format, sink }
     }
 }
@@ -221,7 +221,7 @@ fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
 /// A text line without its newline: `[Level] message name=value ...`, with
 /// `correlation_id` added when the fields lack one. Console lines and
 /// payload-mode `Logs` entries are both written by this function.
-pub fn render_text<'f>(
+pub(crate) fn render_text<'f>(
     level: Level,
     message: &str,
     fields: impl IntoIterator<Item = (&'f str, &'f Value)>,

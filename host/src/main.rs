@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     // effort: without the prctl the host runs as before.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    match wasm_handler::commands::Cli::parse().execute() {
+    match wasm_handler::Cli::parse().execute() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

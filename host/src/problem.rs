@@ -2,45 +2,44 @@
 //! the guest's errors and APIM's `on-error` policy: `type`, `title`, `status`,
 //! `detail`, `instance` and `correlation_id`.
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::body::{HostBody, full};
 
 /// The media type of every error body.
-pub const CONTENT_TYPE: &str = "application/problem+json";
+pub(crate) const CONTENT_TYPE: &str = "application/problem+json";
 
 /// A problem document. `type` is `about:blank`, so `title` is the status's
 /// reason phrase and `detail` says what happened. `instance` is the request
 /// path only: a query string can carry a function key.
-pub fn body(status: StatusCode, detail: &str, path: &str, correlation_id: &str) -> Bytes {
-    let body = serde_json::json!({
+pub(crate) fn text(status: StatusCode, detail: &str, path: &str, correlation_id: &str) -> String {
+    serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,
         "instance": path,
         "correlation_id": correlation_id,
-    });
-    Bytes::from(body.to_string())
+    })
+    .to_string()
 }
 
 /// The headers of every problem response: the media type, and `no-store`.
-pub fn headers() -> HeaderMap {
+pub(crate) fn headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers
 }
 
-/// A problem response: [`body`] with [`headers`].
-pub fn response(
+/// A problem response: [`text`] with [`headers`].
+pub(crate) fn response(
     status: StatusCode,
     detail: &str,
     path: &str,
     correlation_id: &str,
 ) -> Response<HostBody> {
-    let mut response = Response::new(full(body(status, detail, path, correlation_id)));
+    let mut response = Response::new(full(text(status, detail, path, correlation_id)));
     *response.status_mut() = status;
     *response.headers_mut() = headers();
     response

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use wasmtime::error::Context as _;
 
+use crate::component::{ComponentVersion, Loader};
 use crate::dispatch::Dispatcher;
-use crate::guest::{Guest, Loader};
 
 /// What a reload did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Reloaded {
+pub(crate) enum Reloaded {
     /// The file holds the version already serving.
     Unchanged,
     /// A new version serves from now on.
@@ -28,27 +28,36 @@ pub enum Reloaded {
     },
 }
 
+/// A route as configured: `--route PREFIX=PATH`, or `--component PATH` at `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RouteSpec {
+    /// The path prefix it serves.
+    pub(crate) prefix: String,
+    /// The component file.
+    pub(crate) path: PathBuf,
+}
+
 /// A route prefix and the component behind it.
-pub struct Route {
+pub(crate) struct Route {
     prefix: String,
     path: PathBuf,
-    current: ArcSwap<Guest>,
+    current: ArcSwap<ComponentVersion>,
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Route {
     /// The prefix, lower case without a trailing slash (`""` serves every path).
-    pub fn prefix(&self) -> &str {
+    pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// The component file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The version serving now.
-    pub fn current(&self) -> Arc<Guest> {
+    pub(crate) fn current(&self) -> Arc<ComponentVersion> {
         self.current.load_full()
     }
 
@@ -56,19 +65,19 @@ impl Route {
     /// precompiled, type-check, one smoke-test instance) and, if it holds a
     /// new version that passes, swaps it in. On any failure the current
     /// version keeps serving and the error says why.
-    pub async fn reload(
+    pub(crate) async fn reload(
         &self,
         loader: &Arc<Loader>,
         dispatcher: &Dispatcher,
     ) -> wasmtime::Result<Reloaded> {
         let _one_at_a_time = self.reloading.lock().await;
-        let guest = load_off_the_request_path(loader, &self.path).await?;
+        let version = load_off_the_request_path(loader, &self.path).await?;
         let current = self.current();
-        if guest.digest() == current.digest() {
+        if version.digest() == current.digest() {
             return Ok(Reloaded::Unchanged);
         }
-        dispatcher.smoke_test(&guest).await?;
-        self.current.store(Arc::new(guest));
+        dispatcher.smoke_test(&version).await?;
+        self.current.store(Arc::new(version));
         Ok(Reloaded::Swapped {
             from: current.digest().to_owned(),
         })
@@ -84,31 +93,31 @@ impl Route {
 }
 
 /// Every route of this host, longest prefix first.
-pub struct Registry {
+pub(crate) struct Registry {
     routes: Vec<Route>,
 }
 
 impl Registry {
     /// Loads each `(prefix, component)` and smoke-tests it; any failure fails
     /// start-up, so a host that answers is a host that serves.
-    pub async fn load(
-        specs: &[(String, PathBuf)],
+    pub(crate) async fn load(
+        specs: &[RouteSpec],
         loader: &Arc<Loader>,
         dispatcher: &Dispatcher,
     ) -> wasmtime::Result<Self> {
         let mut routes = Vec::with_capacity(specs.len());
-        for (prefix, path) in specs {
+        for RouteSpec { prefix, path } in specs {
             let prefix = normalize_prefix(prefix)?;
             wasmtime::ensure!(
                 routes.iter().all(|route: &Route| route.prefix != prefix),
                 "two components are routed at the prefix {prefix:?}"
             );
-            let guest = load_off_the_request_path(loader, path).await?;
-            dispatcher.smoke_test(&guest).await?;
+            let version = load_off_the_request_path(loader, path).await?;
+            dispatcher.smoke_test(&version).await?;
             routes.push(Route {
                 prefix,
                 path: path.clone(),
-                current: ArcSwap::from_pointee(guest),
+                current: ArcSwap::from_pointee(version),
                 reloading: tokio::sync::Mutex::new(()),
             });
         }
@@ -117,19 +126,22 @@ impl Registry {
     }
 
     /// The route serving `path`: the longest prefix that matches whole segments.
-    pub fn route(&self, path: &str) -> Option<&Route> {
+    pub(crate) fn route(&self, path: &str) -> Option<&Route> {
         self.routes.iter().find(|route| route.matches(path))
     }
 
     /// Every route.
-    pub fn routes(&self) -> &[Route] {
+    pub(crate) fn routes(&self) -> &[Route] {
         &self.routes
     }
 }
 
 /// Compiling is CPU work measured in tens or hundreds of milliseconds: it
 /// runs on the blocking pool, not on the threads serving requests.
-async fn load_off_the_request_path(loader: &Arc<Loader>, path: &Path) -> wasmtime::Result<Guest> {
+async fn load_off_the_request_path(
+    loader: &Arc<Loader>,
+    path: &Path,
+) -> wasmtime::Result<ComponentVersion> {
     let (loader, path) = (loader.clone(), path.to_owned());
     tokio::task::spawn_blocking(move || loader.load(&path))
         .await

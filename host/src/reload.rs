@@ -16,21 +16,21 @@ use std::time::{Duration, Instant};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
+use crate::component::Loader;
 use crate::dispatch::Dispatcher;
-use crate::guest::Loader;
 use crate::registry::{Registry, Reloaded};
 
 /// How long a component file must be quiet before it is reloaded.
-pub const QUIET: Duration = Duration::from_millis(50);
+pub(crate) const QUIET: Duration = Duration::from_millis(50);
 
 /// Keeps file watching alive; dropping it stops the watcher.
-pub struct Reloader {
+pub(crate) struct Reloader {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
 /// Starts one reload task per route, fed by SIGHUP and, when `watch` is set,
 /// by a watcher on the routes' directories.
-pub fn start(
+pub(crate) fn start(
     registry: Arc<Registry>,
     loader: Arc<Loader>,
     dispatcher: Arc<Dispatcher>,

@@ -16,26 +16,37 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
-use crate::guest_output::{GuestOutput, Stream};
+use crate::console::Stdio;
+use crate::guest_output::GuestOutput;
 
 /// Most table elements one instance may have (the pooling allocator's default).
 const MAX_TABLE_ELEMENTS: usize = 20_000;
 
 /// What the operator opened up for every guest, read once at start-up.
 #[derive(Debug, Default)]
-pub struct Grants {
+pub(crate) struct Grants {
     /// Environment variables the guest sees, name and value.
     env: Vec<(String, String)>,
-    /// Hosts (lower case) and ports the guest may call over HTTP; no port
-    /// means the scheme's default port.
-    outgoing_http: Vec<(String, Option<u16>)>,
+    /// The authorities the guest may call over HTTP.
+    outgoing_http: Vec<GrantedAuthority>,
+}
+
+/// An authority a guest may call: a host (lower case) and a port, or the
+/// scheme's default port when none is given.
+#[derive(Debug)]
+struct GrantedAuthority {
+    host: String,
+    port: Option<u16>,
 }
 
 impl Grants {
     /// Grants from allowlists. Each allowed variable is read from this
     /// process's environment now (an unset one is skipped with a warning);
     /// each authority is `host` or `host:port`.
-    pub fn from_allowlists(env_names: &[String], authorities: &[String]) -> wasmtime::Result<Self> {
+    pub(crate) fn from_allowlists(
+        env_names: &[String],
+        authorities: &[String],
+    ) -> wasmtime::Result<Self> {
         let env = env_names
             .iter()
             .filter_map(|name| match std::env::var(name) {
@@ -56,7 +67,10 @@ impl Grants {
                     .trim()
                     .parse()
                     .map_err(|_| wasmtime::format_err!("{entry:?} is not a host or host:port"))?;
-                Ok((authority.host().to_ascii_lowercase(), authority.port_u16()))
+                Ok(GrantedAuthority {
+                    host: authority.host().to_ascii_lowercase(),
+                    port: authority.port_u16(),
+                })
             })
             .collect::<wasmtime::Result<_>>()?;
         Ok(Self { env, outgoing_http })
@@ -70,29 +84,29 @@ impl Grants {
             80
         };
         let port = authority.port_u16().unwrap_or(default_port);
-        self.outgoing_http.iter().any(|(host, granted_port)| {
-            host.eq_ignore_ascii_case(authority.host())
-                && granted_port.unwrap_or(default_port) == port
+        self.outgoing_http.iter().any(|granted| {
+            granted.host.eq_ignore_ascii_case(authority.host())
+                && granted.port.unwrap_or(default_port) == port
         })
     }
 }
 
 /// The data of one request's `Store`.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    egress: Egress,
+    outgoing_http: OutgoingHttp,
     limiter: MemoryLimiter,
 }
 
 impl Sandbox {
     /// A fresh sandbox: `grants` opened, memory capped at `max_memory_bytes`,
     /// output to `output`.
-    pub fn new(output: &GuestOutput, grants: &Arc<Grants>, max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(output: &GuestOutput, grants: &Arc<Grants>, max_memory_bytes: usize) -> Self {
         let wasi = WasiCtx::builder()
-            .stdout(output.stream(Stream::Stdout))
-            .stderr(output.stream(Stream::Stderr))
+            .stdout(output.stream(Stdio::Stdout))
+            .stderr(output.stream(Stdio::Stderr))
             .envs(&grants.env)
             .allow_tcp(false)
             .allow_udp(false)
@@ -102,7 +116,7 @@ impl Sandbox {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: Egress {
+            outgoing_http: OutgoingHttp {
                 grants: grants.clone(),
             },
             limiter: MemoryLimiter {
@@ -113,12 +127,12 @@ impl Sandbox {
     }
 
     /// The limiter to install with `Store::limiter`.
-    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
     }
 
     /// Whether the guest asked for more memory than its cap allows.
-    pub fn memory_limit_hit(&self) -> bool {
+    pub(crate) fn memory_limit_hit(&self) -> bool {
         self.limiter.denied
     }
 }
@@ -137,7 +151,7 @@ impl WasiHttpView for Sandbox {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.egress,
+            hooks: &mut self.outgoing_http,
         }
     }
 }
@@ -173,7 +187,7 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// Outgoing HTTP: refused with `HTTP-request-denied` unless the authority is granted.
-struct Egress {
+struct OutgoingHttp {
     grants: Arc<Grants>,
 }
 
@@ -186,7 +200,7 @@ type ResponseFuture = Box<
         > + Send,
 >;
 
-impl WasiHttpHooks for Egress {
+impl WasiHttpHooks for OutgoingHttp {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -23,7 +23,7 @@ use crate::limits::{Limits, MAX_URI_BYTES};
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Binds a listening socket on `address`.
-pub fn bind(address: SocketAddr) -> wasmtime::Result<TcpListener> {
+pub(crate) fn bind(address: SocketAddr) -> wasmtime::Result<TcpListener> {
     let socket = if address.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -41,7 +41,7 @@ pub fn bind(address: SocketAddr) -> wasmtime::Result<TcpListener> {
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains open
 /// connections for at most `grace`.
-pub async fn run(
+pub(crate) async fn run(
     listener: TcpListener,
     handler: Arc<Handler>,
     limits: &Limits,
@@ -100,7 +100,7 @@ pub async fn run(
 }
 
 /// Resolves on SIGTERM (what Azure and container runtimes send) or SIGINT.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -5,12 +5,14 @@
 //! component, come back in the item and in the handler's log line.
 
 use catalog::api::{CACHE_STATUS_HEADER, CORRELATION_ID_HEADER, GATEWAY_HEADER};
-use wasm_handler_tests::functions_host::{self, Forward};
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::{self, Forward};
+use test_harness::guests;
 
 use crate::bicep;
 use crate::files;
 use crate::policy::{PolicyFile, backend_request_headers, is_expression};
+
+use crate::HANDLER;
 
 #[tokio::test]
 async fn the_guest_sees_and_logs_what_the_policies_send() {
@@ -57,7 +59,7 @@ async fn the_guest_sees_and_logs_what_the_policies_send() {
     assert_eq!(operation_name, "getcatalogitem");
     let path = template.replace("{item_id}", "42");
 
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let mut request = Forward::get(&path)
         // What the backend entity and W3C correlation add; x-correlation-id
         // must win over traceparent.

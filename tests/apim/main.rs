@@ -7,6 +7,10 @@
 //! Neither APIM nor the Bicep compiler runs here, so [`policy`] reads the
 //! policy XML and [`bicep`] reads just enough Bicep to follow the wiring.
 
+/// The binary under test, built by cargo from this source before the tests run.
+const HANDLER: test_harness::Handler =
+    test_harness::Handler::new(env!("CARGO_BIN_EXE_wasm-handler"));
+
 mod backend;
 mod bicep;
 mod files;

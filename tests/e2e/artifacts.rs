@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, guests, handler_binary};
+use test_harness::functions_host::Forward;
+use test_harness::{HandlerProcess, guests};
+
+use crate::HANDLER;
 
 fn folder(test: &str) -> PathBuf {
     let folder =
@@ -20,7 +22,7 @@ fn compile(input: &Path, output: Option<&Path>) {
 }
 
 fn compile_with(input: &Path, output: Option<&Path>, args: &[&str]) {
-    let mut command = Command::new(handler_binary());
+    let mut command = Command::new(HANDLER.binary());
     command.arg("compile").arg(input).args(args);
     if let Some(output) = output {
         command.arg("-o").arg(output);
@@ -42,10 +44,7 @@ async fn serving_line(handler: &HandlerProcess) -> String {
 /// A host serving `wasm` without a compile cache, checked to have loaded the
 /// `app.cwasm` beside it instead of compiling.
 async fn serve_beside_its_artifact(wasm: &Path) -> HandlerProcess {
-    let handler = HandlerProcess::builder(wasm)
-        .args(["--no-cache"])
-        .start()
-        .await;
+    let handler = HANDLER.builder(wasm).args(["--no-cache"]).start().await;
     let line = serving_line(&handler).await;
     assert!(
         line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
@@ -63,10 +62,7 @@ async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
     let (cwasm, sidecar) = (folder.join("app.cwasm"), folder.join("app.cwasm.json"));
     assert!(cwasm.is_file() && sidecar.is_file());
 
-    let direct = HandlerProcess::builder(&cwasm)
-        .args(["--no-cache"])
-        .start()
-        .await;
+    let direct = HANDLER.builder(&cwasm).args(["--no-cache"]).start().await;
     assert!(
         serving_line(&direct).await.contains("origin=\"precompiled"),
         "{:?}",
@@ -158,10 +154,7 @@ async fn a_foreign_precompiled_artifact_is_refused_or_replaced_by_its_wasm() {
     let cwasm = foreign_artifact(&folder);
 
     // With the .wasm beside it, the host compiles that instead and says why.
-    let recovered = HandlerProcess::builder(&cwasm)
-        .args(["--no-cache"])
-        .start()
-        .await;
+    let recovered = HANDLER.builder(&cwasm).args(["--no-cache"]).start().await;
     recovered
         .wait_for_stderr(|line| line.contains("does not fit this host"))
         .await;
@@ -176,7 +169,7 @@ async fn a_foreign_precompiled_artifact_is_refused_or_replaced_by_its_wasm() {
 
     // Alone, it is refused with a clear message, never loaded.
     std::fs::remove_file(folder.join("app.wasm")).expect("removing the .wasm");
-    let refused = Command::new(handler_binary())
+    let refused = Command::new(HANDLER.binary())
         .args([
             "serve",
             "--no-cache",
@@ -204,7 +197,8 @@ async fn compiled_output_is_cached_by_digest_and_engine() {
     let folder = folder("cache");
     let wasm = folder.join("app.wasm");
     std::fs::copy(guests::CATALOG, &wasm).expect("copying");
-    let first = HandlerProcess::builder(&wasm)
+    let first = HANDLER
+        .builder(&wasm)
         .args(["--cache-dir", "cache"])
         .start()
         .await;
@@ -221,13 +215,14 @@ async fn compiled_output_is_cached_by_digest_and_engine() {
         })
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    let digest = wasm_handler_tests::sha256_hex(&std::fs::read(&wasm).expect("reading"));
+    let digest = test_harness::sha256_hex(&std::fs::read(&wasm).expect("reading"));
     assert!(
         entries[0].starts_with(&format!("{digest}-")) && entries[0].ends_with(".cwasm"),
         "{entries:?}"
     );
 
-    let second = HandlerProcess::builder(&wasm)
+    let second = HANDLER
+        .builder(&wasm)
         .args(["--cache-dir", "cache"])
         .start()
         .await;

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::http::{self, RawReply};
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::http::{self, RawReply};
+use test_harness::{HandlerProcess, guests};
+
+use crate::HANDLER;
 
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -31,7 +33,7 @@ async fn assert_still_serving(handler: &mut HandlerProcess) {
 
 #[tokio::test]
 async fn malformed_http_gets_400_and_the_host_serves_on() {
-    let mut handler = HandlerProcess::start(guests::CATALOG).await;
+    let mut handler = HANDLER.start(guests::CATALOG).await;
     for bytes in [
         b"GARBAGE\r\n\r\n".as_slice(),
         b"GET /api/catalog/42 HTTP/9.9\r\nHost: x\r\n\r\n",
@@ -50,7 +52,7 @@ async fn malformed_http_gets_400_and_the_host_serves_on() {
 
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_headers_are_tolerated() {
-    let mut handler = HandlerProcess::start(guests::CATALOG).await;
+    let mut handler = HANDLER.start(guests::CATALOG).await;
     let reply = raw(
         &handler,
         b"GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\nx-correlation-id: caf\xe9\r\nx-apim-gateway: g\xff\r\nConnection: close\r\n\r\n",
@@ -65,7 +67,8 @@ async fn bytes_that_are_not_utf8_in_headers_are_tolerated() {
 
 #[tokio::test]
 async fn a_head_far_over_the_limit_is_refused() {
-    let mut handler = HandlerProcess::builder(guests::CATALOG)
+    let mut handler = HANDLER
+        .builder(guests::CATALOG)
         .args(["--max-header-size", "8KiB"])
         .start()
         .await;
@@ -80,7 +83,8 @@ async fn a_head_far_over_the_limit_is_refused() {
 
 #[tokio::test]
 async fn a_slow_client_is_cut_off() {
-    let mut handler = HandlerProcess::builder(guests::CATALOG)
+    let mut handler = HANDLER
+        .builder(guests::CATALOG)
         .args(["--header-read-timeout", "1s"])
         .start()
         .await;
@@ -112,7 +116,7 @@ async fn a_slow_client_is_cut_off() {
 
 #[tokio::test]
 async fn hostile_paths_get_the_answer_their_route_deserves() {
-    let mut handler = HandlerProcess::start(guests::CATALOG).await;
+    let mut handler = HANDLER.start(guests::CATALOG).await;
     for (target, expected) in [
         // Not normalized: no operation has this path.
         ("/api/catalog/../../etc/passwd", 404),
@@ -147,7 +151,7 @@ async fn hostile_paths_get_the_answer_their_route_deserves() {
 /// keeps serving.
 #[tokio::test(flavor = "multi_thread")]
 async fn randomly_damaged_requests_never_hurt_the_host() {
-    let mut handler = HandlerProcess::start(guests::CATALOG).await;
+    let mut handler = HANDLER.start(guests::CATALOG).await;
     let port = handler.port();
     let valid = b"GET /api/catalog/42?x=1 HTTP/1.1\r\nHost: localhost\r\nx-correlation-id: c1\r\nIf-None-Match: \"abc\"\r\nContent-Length: 0\r\n\r\n".to_vec();
     let damaged = (

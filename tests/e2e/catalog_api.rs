@@ -1,11 +1,13 @@
 //! The catalog API through the host: statuses, bodies, headers, conditional GET.
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::guests;
+
+use crate::HANDLER;
 
 #[tokio::test]
 async fn item_42_carries_the_apim_context() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let response = Forward::get("/api/catalog/42")
         .header("x-correlation-id", "6d9f")
         .header("x-apim-cache", "hit")
@@ -40,7 +42,7 @@ async fn item_42_carries_the_apim_context() {
 
 #[tokio::test]
 async fn the_whole_catalog_is_served_from_real_data() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let mut found = 0;
     for id in 1..=60 {
         let response = Forward::get(&format!("/api/catalog/{id}"))
@@ -62,7 +64,7 @@ async fn the_whole_catalog_is_served_from_real_data() {
 
 #[tokio::test]
 async fn etag_round_trip_gives_304() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let first = Forward::get("/api/catalog/7").send(handler.port()).await;
     let etag = first.header("etag").expect("an ETag").to_owned();
 
@@ -100,7 +102,7 @@ async fn etag_round_trip_gives_304() {
 
 #[tokio::test]
 async fn errors_are_problems_with_the_correlation_id() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     for (path, status) in [
         ("/api/catalog/not-a-number", 400),
         ("/api/catalog/0042", 400),
@@ -127,7 +129,7 @@ async fn errors_are_problems_with_the_correlation_id() {
 
 #[tokio::test]
 async fn health_and_openapi_are_served() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let health = Forward::get("/api/catalog/health")
         .send(handler.port())
         .await;

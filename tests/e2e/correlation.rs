@@ -3,8 +3,10 @@
 //! new one. The guest gets it as `x-correlation-id`; the caller gets it back.
 
 use bytes::Bytes;
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, guests, http};
+use test_harness::functions_host::Forward;
+use test_harness::{HandlerProcess, guests, http};
+
+use crate::HANDLER;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -35,7 +37,7 @@ async fn correlation_id_for(handler: &HandlerProcess, headers: &[(&str, &str)]) 
 
 #[tokio::test]
 async fn sources_in_order_of_precedence() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
     let all = [
         ("x-correlation-id", "6d9f"),
@@ -59,7 +61,7 @@ async fn sources_in_order_of_precedence() {
 
 #[tokio::test]
 async fn generated_when_absent_and_unique() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let first = correlation_id_for(&handler, &[]).await;
     let second = correlation_id_for(&handler, &[]).await;
     assert_eq!(first.len(), 32);
@@ -69,7 +71,7 @@ async fn generated_when_absent_and_unique() {
 
 #[tokio::test]
 async fn malformed_sources_are_skipped() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let oversized = "a".repeat(200);
     let id = correlation_id_for(
         &handler,
@@ -85,7 +87,7 @@ async fn malformed_sources_are_skipped() {
 
 #[tokio::test]
 async fn forwarded_requests_use_the_invocation_id_when_apim_sent_none() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let response = Forward::get("/api/catalog/42").send(handler.port()).await;
     let id = response
         .header("x-correlation-id")

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, guests, http};
+use test_harness::functions_host::Forward;
+use test_harness::{HandlerProcess, guests, http};
+
+use crate::HANDLER;
 
 /// Sends `route` of the misbehaving guest, checks the problem it gets, then
 /// checks that the same process still serves a good request.
@@ -30,8 +32,8 @@ async fn assert_healthy(handler: &HandlerProcess) {
     );
 }
 
-fn misbehave() -> wasm_handler_tests::HandlerBuilder {
-    HandlerProcess::builder(guests::MISBEHAVE)
+fn misbehave() -> test_harness::HandlerBuilder {
+    HANDLER.builder(guests::MISBEHAVE)
 }
 
 #[tokio::test]

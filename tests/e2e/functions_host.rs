@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use wasm_handler_tests::functions_host::{Forward, HOST_VERSION};
-use wasm_handler_tests::{HandlerProcess, guests, http};
+use test_harness::functions_host::{Forward, HOST_VERSION};
+use test_harness::{guests, http};
+
+use crate::HANDLER;
 
 #[tokio::test]
 async fn readiness_poll_is_answered_by_the_host() {
-    let handler = HandlerProcess::start(guests::MISBEHAVE).await;
+    let handler = HANDLER.start(guests::MISBEHAVE).await;
     // The guest would answer `/` with 404; `GET /` is the host's.
     let probe = ::http::Request::get("/")
         .header("host", "127.0.0.1")
@@ -22,7 +24,7 @@ async fn readiness_poll_is_answered_by_the_host() {
 
 #[tokio::test]
 async fn the_guest_sees_the_forwarded_request_without_function_keys() {
-    let handler = HandlerProcess::start(guests::ECHO_REQUEST).await;
+    let handler = HANDLER.start(guests::ECHO_REQUEST).await;
     let response = Forward::get("/api/echo/a%20b?name=Atlas&code=function-key-123&x=1%2C2")
         .header("x-functions-key", "function-key-456")
         .header("host", "catalog-func.azurewebsites.net")
@@ -63,8 +65,8 @@ async fn the_guest_sees_the_forwarded_request_without_function_keys() {
 #[tokio::test]
 async fn every_way_of_passing_the_port_works() {
     for builder in [
-        HandlerProcess::builder(guests::CATALOG).legacy_port_variable(),
-        HandlerProcess::builder(guests::CATALOG).listen_flag(),
+        HANDLER.builder(guests::CATALOG).legacy_port_variable(),
+        HANDLER.builder(guests::CATALOG).listen_flag(),
     ] {
         let handler = builder.start().await;
         assert_eq!(
@@ -82,7 +84,7 @@ async fn sigterm_and_sigint_exit_zero() {
     const SIGINT: i32 = 2;
     const SIGTERM: i32 = 15;
     for signal in [SIGTERM, SIGINT] {
-        let mut handler = HandlerProcess::start(guests::CATALOG).await;
+        let mut handler = HANDLER.start(guests::CATALOG).await;
         assert_eq!(
             Forward::get("/api/catalog/42")
                 .send(handler.port())
@@ -101,7 +103,8 @@ async fn sigterm_and_sigint_exit_zero() {
 async fn sigterm_during_load_completes_every_accepted_request() {
     const SIGTERM: i32 = 15;
     const IN_FLIGHT: usize = 8;
-    let mut handler = HandlerProcess::builder(guests::MISBEHAVE)
+    let mut handler = HANDLER
+        .builder(guests::MISBEHAVE)
         .args(["--shutdown-grace", "10s"])
         .start()
         .await;

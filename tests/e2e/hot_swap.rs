@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::http::Response;
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::guests;
+use test_harness::http::Response;
+
+use crate::HANDLER;
 
 const SIGHUP: i32 = 1;
 const SWAP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -110,7 +112,8 @@ impl SteadyLoad {
 async fn ten_swaps_under_steady_load_lose_nothing() {
     let folder = app_folder("ten-swaps", &[("app.wasm", guests::VERSION_ONE)]);
     let app = folder.join("app.wasm");
-    let handler = HandlerProcess::builder(&app)
+    let handler = HANDLER
+        .builder(&app)
         .args(["--cache-dir", "cache"])
         .start()
         .await;
@@ -183,10 +186,7 @@ async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
     let app = folder.join("app.wasm");
     let garbage = folder.join("garbage.bin");
     std::fs::write(&garbage, b"\0asm this is not a component").expect("writing garbage");
-    let handler = HandlerProcess::builder(&app)
-        .args(["--no-cache"])
-        .start()
-        .await;
+    let handler = HANDLER.builder(&app).args(["--no-cache"]).start().await;
     let port = handler.port();
     let serving = digest(&wait_for_body(port, "/x", "one").await);
 
@@ -228,7 +228,8 @@ async fn two_prefixes_serve_at_once_and_swap_on_their_own() {
             ("versioned.wasm", guests::VERSION_ONE),
         ],
     );
-    let handler = HandlerProcess::builder_in(&folder)
+    let handler = HANDLER
+        .builder_in(&folder)
         .args([
             "--route",
             "/api/catalog=catalog.wasm",
@@ -272,7 +273,8 @@ async fn two_prefixes_serve_at_once_and_swap_on_their_own() {
 async fn sighup_reloads_when_watching_is_off() {
     let folder = app_folder("sighup", &[("app.wasm", guests::VERSION_ONE)]);
     let app = folder.join("app.wasm");
-    let handler = HandlerProcess::builder(&app)
+    let handler = HANDLER
+        .builder(&app)
         .args(["--watch", "false", "--no-cache"])
         .start()
         .await;

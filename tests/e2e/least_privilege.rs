@@ -2,13 +2,16 @@
 //! sockets and no outgoing HTTP; the operator grants environment variables and
 //! HTTP authorities by name, and nothing else opens.
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::upstream::Upstream;
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::guests;
+use test_harness::upstream::Upstream;
+
+use crate::HANDLER;
 
 #[tokio::test]
 async fn no_environment_unless_granted_by_name() {
-    let closed = HandlerProcess::builder(guests::MISBEHAVE)
+    let closed = HANDLER
+        .builder(guests::MISBEHAVE)
         .env("CATALOG_REGION", "westeurope")
         .start()
         .await;
@@ -22,7 +25,8 @@ async fn no_environment_unless_granted_by_name() {
         "no variable by default, not even the Functions port"
     );
 
-    let granted = HandlerProcess::builder(guests::MISBEHAVE)
+    let granted = HANDLER
+        .builder(guests::MISBEHAVE)
         .env("CATALOG_REGION", "westeurope")
         .env("DATABASE_PASSWORD", "hunter2-not-granted")
         .args([
@@ -49,7 +53,7 @@ async fn no_environment_unless_granted_by_name() {
 #[tokio::test]
 async fn no_files_and_no_sockets() {
     let upstream = Upstream::start().await;
-    let handler = HandlerProcess::start(guests::MISBEHAVE).await;
+    let handler = HANDLER.start(guests::MISBEHAVE).await;
     let files = Forward::get("/api/faults/files")
         .send(handler.port())
         .await
@@ -71,7 +75,7 @@ async fn outgoing_http_only_to_granted_authorities() {
     let other = Upstream::start().await;
     let call = |port: u16| format!("/api/faults/outgoing?authority=127.0.0.1:{port}&path=/ping");
 
-    let closed = HandlerProcess::start(guests::MISBEHAVE).await;
+    let closed = HANDLER.start(guests::MISBEHAVE).await;
     let refused = Forward::get(&call(upstream.port()))
         .header("x-correlation-id", "egress-1")
         .send(closed.port())
@@ -87,7 +91,8 @@ async fn outgoing_http_only_to_granted_authorities() {
     assert!(logged.contains("correlation_id=egress-1"), "{logged}");
     assert!(!logged.contains("/ping"), "no path in the log: {logged}");
 
-    let granted = HandlerProcess::builder(guests::MISBEHAVE)
+    let granted = HANDLER
+        .builder(guests::MISBEHAVE)
         .args([
             "--allow-outgoing-http",
             &format!("127.0.0.1:{}", upstream.port()),

@@ -1,8 +1,10 @@
 //! The console: the per-request line as people read it in `func start`, JSON
 //! lines for machines, and no secret in either.
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::guests;
+
+use crate::HANDLER;
 
 const FUNCTION_KEY: &str = "fk-3kQ9xZ7pL2mN8vB4cR6tY1wU5sA0dE==";
 const CODE: &str = "code-Hq2Wm8Zr4Tx6Yv1Nb3Kc5Lp7Jd9Fs==";
@@ -29,7 +31,7 @@ fn assert_no_secret(lines: &[String]) {
 
 #[tokio::test]
 async fn text_line_reads_as_in_the_functions_console() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let response = Forward::get("/api/catalog/42")
         .header("x-correlation-id", "6d9f")
         .header("x-apim-cache", "hit")
@@ -48,7 +50,8 @@ async fn text_line_reads_as_in_the_functions_console() {
 
 #[tokio::test]
 async fn json_lines_carry_the_guest_fields_and_the_request_context() {
-    let handler = HandlerProcess::builder(guests::CATALOG)
+    let handler = HANDLER
+        .builder(guests::CATALOG)
         .args(["--log-format", "json"])
         .start()
         .await;
@@ -82,7 +85,8 @@ async fn json_lines_carry_the_guest_fields_and_the_request_context() {
 #[tokio::test]
 async fn secrets_never_reach_the_log_even_from_a_careless_guest() {
     for format in ["text", "json"] {
-        let handler = HandlerProcess::builder(guests::ECHO_REQUEST)
+        let handler = HANDLER
+            .builder(guests::ECHO_REQUEST)
             .args(["--log-format", format])
             .start()
             .await;
@@ -111,7 +115,7 @@ async fn secrets_never_reach_the_log_even_from_a_careless_guest() {
         );
     }
 
-    let catalog = HandlerProcess::start(guests::CATALOG).await;
+    let catalog = HANDLER.start(guests::CATALOG).await;
     with_secrets(Forward::get(&format!("/api/catalog/42?code={CODE}")))
         .send(catalog.port())
         .await;
@@ -127,7 +131,7 @@ async fn secrets_never_reach_the_log_even_from_a_careless_guest() {
 
 #[tokio::test]
 async fn plain_guest_lines_keep_their_stream() {
-    let handler = HandlerProcess::start(guests::ECHO_REQUEST).await;
+    let handler = HANDLER.start(guests::ECHO_REQUEST).await;
     Forward::get("/api/echo")
         .header("x-correlation-id", "streams-1")
         .send(handler.port())

@@ -2,9 +2,11 @@
 //! checked against it (status, headers, media type, body schema).
 
 use serde_json::{Value, json};
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::http::Response;
-use wasm_handler_tests::{HandlerProcess, guests};
+use test_harness::functions_host::Forward;
+use test_harness::guests;
+use test_harness::http::Response;
+
+use crate::HANDLER;
 
 /// The document as served, with a checker for responses.
 struct Document(Value);
@@ -89,7 +91,7 @@ impl Document {
 
 #[tokio::test]
 async fn real_responses_match_the_document() {
-    let handler = HandlerProcess::start(guests::CATALOG).await;
+    let handler = HANDLER.start(guests::CATALOG).await;
     let port = handler.port();
     let served = Forward::get("/api/openapi.json").send(port).await;
     let document = Document(served.json());
@@ -140,7 +142,7 @@ async fn real_responses_match_the_document() {
     assert_eq!(no_route.status, 404);
     document.check(None, &no_route);
 
-    let trapped = HandlerProcess::start(guests::MISBEHAVE).await;
+    let trapped = HANDLER.start(guests::MISBEHAVE).await;
     let failure = Forward::get("/api/catalog/trap").send(trapped.port()).await;
     assert_eq!(failure.status, 500);
     document.check(Some(item), &failure);

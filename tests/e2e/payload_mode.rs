@@ -1,8 +1,10 @@
-//! Payload mode (reference §3.1, §3.2), spoken to the real handler as the
-//! Functions host speaks it: a function that is not forwarded is invoked with
-//! `POST /{FunctionName}` and an invocation envelope; the response and the
-//! guest's log lines come back in an invocation result. Malformed envelopes
-//! get a 400 problem and never reach the guest.
+//! Payload mode, spoken to the real handler as the Functions host speaks it
+//! (azure-functions-host `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`):
+//! a function that is not forwarded is invoked with `POST /{FunctionName}`
+//! and an invocation envelope; the response and the guest's log lines come
+//! back in an invocation result, always a 200 `application/json` answer (the
+//! host turns anything else into an empty 500). Malformed envelopes get a 400
+//! problem inside the result and never reach the guest.
 
 use std::path::{Path, PathBuf};
 
@@ -10,10 +12,12 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::http::Response;
-use wasm_handler_tests::upstream::Upstream;
-use wasm_handler_tests::{HandlerProcess, guests, sha256_hex};
+use test_harness::functions_host::Forward;
+use test_harness::http::Response;
+use test_harness::upstream::Upstream;
+use test_harness::{HandlerProcess, guests, sha256_hex};
+
+use crate::HANDLER;
 
 /// A function app whose functions all go through payload mode, as each has a
 /// second output (a queue): `catalog` answers through the output `response`,
@@ -62,7 +66,8 @@ fn payload_app(test: &str) -> PathBuf {
 
 async fn start(test: &str, extra_args: &[&str]) -> HandlerProcess {
     let root = payload_app(test);
-    HandlerProcess::builder_in(&root)
+    HANDLER
+        .builder_in(&root)
         .args([
             "--route",
             "/api/catalog=catalog.wasm",
@@ -126,7 +131,11 @@ async fn invoke(
 /// An invocation result: 200, JSON, `{Outputs, Logs, ReturnValue}`.
 fn result(response: &Response) -> Value {
     assert_eq!(response.status, 200, "{:?}", response.body);
-    assert_eq!(response.header("content-type"), Some("application/json"));
+    // The only types the Functions host reads an answer as (JsonMediaTypeFormatter).
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     let result = response.json();
     assert!(
         result["Outputs"].is_object() && result["Logs"].is_array(),
@@ -340,21 +349,51 @@ fn malformed_envelopes(valid_path: &str) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// A 4xx problem, with the invocation's correlation id.
-fn assert_refused(response: &Response, status: u16, case: &str) {
-    assert_eq!(
-        response.status,
-        status,
-        "{case}: {:?}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let problem = response.assert_problem(status, None);
+/// The refusal inside a payload-mode answer: the answer itself is a 200
+/// envelope (the Functions host turns any other answer into an empty 500),
+/// and its response is a problem+json with `status`. Returns the problem.
+fn refusal(response: &Response) -> Result<Value, String> {
+    if response.status != 200
+        || response.header("content-type") != Some("application/json; charset=utf-8")
+    {
+        return Err(format!(
+            "the answer is {} {:?}, not a 200 envelope",
+            response.status,
+            response.header("content-type")
+        ));
+    }
+    let envelope: Value = serde_json::from_slice(&response.body).map_err(|e| e.to_string())?;
+    let inner = &envelope["Outputs"]["res"];
+    if inner["headers"]["content-type"] != "application/problem+json" {
+        return Err(format!("not a problem: {inner}"));
+    }
+    let problem: Value = serde_json::from_str(inner["body"].as_str().unwrap_or_default())
+        .map_err(|e| format!("the problem is not JSON ({e}): {inner}"))?;
+    if problem["status"] != inner["statusCode"] {
+        return Err(format!(
+            "status {} in a {} problem",
+            inner["statusCode"], problem["status"]
+        ));
+    }
+    Ok(problem)
+}
+
+/// A refusal with `status` and a detail.
+fn assert_refused(response: &Response, status: u16, case: &str) -> Value {
+    let problem = refusal(response).unwrap_or_else(|why| {
+        panic!(
+            "{case}: {why}: {:?}",
+            String::from_utf8_lossy(&response.body)
+        )
+    });
+    assert_eq!(problem["status"], status, "{case}: {problem}");
     assert!(
         problem["detail"]
             .as_str()
             .is_some_and(|detail| !detail.is_empty()),
         "{case}"
     );
+    problem
 }
 
 #[tokio::test]
@@ -366,9 +405,9 @@ async fn malformed_envelopes_get_400_and_never_reach_the_guest() {
     let call_upstream = format!("/api/misbehave/outgoing?authority={authority}&path=/hit");
     for (case, bytes) in malformed_envelopes(&call_upstream) {
         let response = invoke(&handler, "misbehave", bytes).await;
-        assert_refused(&response, 400, case);
+        let problem = assert_refused(&response, 400, case);
         assert!(
-            response.json()["detail"].as_str().is_some_and(
+            problem["detail"].as_str().is_some_and(
                 |detail| detail.starts_with("The invocation of misbehave is malformed")
             ),
             "{case}"
@@ -485,13 +524,11 @@ async fn fuzzed_envelopes_always_get_a_4xx_problem() {
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&broken, |bytes| {
             let response = runtime.block_on(invoke(handler_ref, "misbehave", bytes.clone()));
+            let status = refusal(&response).map(|problem| problem["status"].as_u64());
             prop_assert!(
-                (400..500).contains(&response.status)
-                    && response.header("content-type") == Some("application/problem+json")
-                    && response.json()["status"] == response.status,
-                "{:?} -> {} {:?}",
+                matches!(status, Ok(Some(400..=499))),
+                "{:?} -> {status:?} {:?}",
                 String::from_utf8_lossy(&bytes),
-                response.status,
                 String::from_utf8_lossy(&response.body)
             );
             Ok(())

@@ -2,14 +2,18 @@
 //! runs it. It builds with `cargo component build` as well as with cargo, and
 //! runs unmodified under `wasmtime serve -Scli`, the reference host.
 //!
-//! Needs the tools `scripts/setup --tools` installs, named by the environment
-//! variables `CARGO_COMPONENT` and `WASMTIME` (scripts/test sets both).
+//! Needs cargo-component, which `scripts/setup --tools` installs and the
+//! environment variable `CARGO_COMPONENT` names (scripts/test sets it), and
+//! `wasmtime serve`, the `wasmtime-serve` package of this workspace.
+
+/// The binary under test, built by cargo from this source before the tests run.
+const HANDLER: Handler = Handler::new(env!("CARGO_BIN_EXE_wasm-handler"));
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wasm_handler_tests::functions_host::Forward;
-use wasm_handler_tests::{HandlerProcess, free_port, guests};
+use test_harness::functions_host::Forward;
+use test_harness::{Handler, HandlerProcess, current_binary, free_port, guests};
 
 fn tool(variable: &str) -> PathBuf {
     let path = std::env::var_os(variable).unwrap_or_else(|| {
@@ -94,14 +98,14 @@ async fn cargo_component_build_gives_a_component_the_host_serves() {
     let component = target_dir.join("wasm32-wasip1/release/catalog.wasm");
     assert!(component.is_file(), "{} was not built", component.display());
 
-    let handler = HandlerProcess::start(&component).await;
+    let handler = HANDLER.start(&component).await;
     assert_catalog_contract(handler.port()).await;
 }
 
 #[tokio::test]
 async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
     let port = free_port();
-    let mut command = Command::new(tool("WASMTIME"));
+    let mut command = Command::new(current_binary("wasmtime"));
     command.args([
         "serve",
         "-Scli",

@@ -19,7 +19,6 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -352,9 +351,9 @@ fn time_start_up(
     outcome
 }
 
-/// A port nobody listens on now (bound, then released).
+/// A port nobody listens on now.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(functions_contract::protocol::unused_tcp_port()?)
 }
 
 /// Swaps `runs` times; each time installs the next version that is not the

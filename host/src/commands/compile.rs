@@ -8,7 +8,7 @@ use crate::engine::{self, CpuFeatures};
 
 /// Options of `wasm-handler compile`.
 #[derive(Debug, clap::Args)]
-pub struct CompileCommand {
+pub(crate) struct CompileCommand {
     /// The component to compile (`.wasm`).
     input: PathBuf,
 
@@ -26,7 +26,7 @@ pub struct CompileCommand {
 
 impl CompileCommand {
     /// Compiles and writes the artifact and its sidecar.
-    pub fn execute(self) -> wasmtime::Result<()> {
+    pub(crate) fn execute(self) -> wasmtime::Result<()> {
         let engine = engine::for_compiling(self.cpu)?;
         let output = self
             .output

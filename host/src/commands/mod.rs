@@ -3,8 +3,8 @@
 mod compile;
 mod serve;
 
-pub use compile::CompileCommand;
-pub use serve::ServeCommand;
+pub(crate) use compile::CompileCommand;
+pub(crate) use serve::ServeCommand;
 
 /// `wasm-handler`: serves a wasi:http component as an Azure Functions custom handler.
 #[derive(Debug, clap::Parser)]

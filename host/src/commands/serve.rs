@@ -5,29 +5,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use function_app::AppConfig;
+use functions_contract::{AppConfig, protocol};
 use wasmtime::error::Context as _;
 
+use crate::component::Loader;
 use crate::dispatch::Dispatcher;
 use crate::engine::{self, EngineLimits};
-use crate::guest::Loader;
 use crate::handler::Handler;
-use crate::ingress::PayloadFunctions;
 use crate::limits::Limits;
 use crate::logging::{self, LogFormat};
-use crate::registry::Registry;
+use crate::payload::PayloadFunctions;
+use crate::registry::{Registry, RouteSpec};
 use crate::sandbox::Grants;
 use crate::{reload, server};
-
-/// The port the Functions host assigns to a custom handler.
-const FUNCTIONS_PORT_ENV: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
-/// The same, under the name older Functions hosts use.
-const LEGACY_FUNCTIONS_PORT_ENV: &str = "FUNCTIONS_HTTPWORKER_PORT";
 
 /// Options of `wasm-handler serve`. Each has an environment variable, so the
 /// Functions app settings can set it without touching host.json.
 #[derive(Debug, clap::Args)]
-pub struct ServeCommand {
+pub(crate) struct ServeCommand {
     /// The wasi:http 0.2 component to serve at every path (`.wasm`, or a
     /// `.cwasm` from `wasm-handler compile`); the same as `--route /=PATH`.
     #[arg(
@@ -40,12 +35,12 @@ pub struct ServeCommand {
     /// A component for the paths under a prefix, `PREFIX=PATH`, e.g.
     /// `/api/orders=orders.wasm` (repeatable; the longest matching prefix wins).
     #[arg(long = "route", value_name = "PREFIX=PATH", env = "WASM_HANDLER_ROUTES", value_delimiter = ',', value_parser = parse_route)]
-    routes: Vec<(String, PathBuf)>,
+    routes: Vec<RouteSpec>,
 
     /// The function app folder (`host.json`, `*/function.json`): its functions
     /// that are not forwarded are served in payload mode, under the binding
     /// names they declare [default: the working directory].
-    #[arg(long, env = "FUNCTIONS_APP_ROOT_PATH")]
+    #[arg(long, env = protocol::APP_ROOT_ENV)]
     function_app: Option<PathBuf>,
 
     /// Reload a component when its file is replaced (SIGHUP always reloads every component).
@@ -113,6 +108,10 @@ struct LimitOptions {
     /// Longest a client may take to send its request head; then the connection is closed.
     #[arg(long, env = "WASM_HANDLER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     header_read_timeout: Duration,
+
+    /// Longest a payload-mode invocation envelope may take to arrive in full; past it, 408.
+    #[arg(long, env = "WASM_HANDLER_BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    body_read_timeout: Duration,
 }
 
 /// What guests may reach beyond the proxy world; nothing by default.
@@ -139,7 +138,7 @@ struct GrantOptions {
 
 impl ServeCommand {
     /// Runs the server until a shutdown signal, then drains and returns.
-    pub fn execute(self) -> wasmtime::Result<()> {
+    pub(crate) fn execute(self) -> wasmtime::Result<()> {
         // Dropped last, after the runtime: the shutdown's own lines get out too.
         let _console = logging::init(self.log_format)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -170,10 +169,13 @@ impl ServeCommand {
             limits.max_memory_bytes,
             limits.request_timeout,
         ));
-        let routes: Vec<(String, PathBuf)> = self
+        let routes: Vec<RouteSpec> = self
             .component
             .into_iter()
-            .map(|path| ("/".to_owned(), path))
+            .map(|path| RouteSpec {
+                prefix: "/".to_owned(),
+                path,
+            })
             .chain(self.routes)
             .collect();
         let registry = Arc::new(Registry::load(&routes, &loader, &dispatcher).await?);
@@ -220,6 +222,7 @@ impl LimitOptions {
             max_request_body_bytes: self.max_request_body,
             max_header_bytes: usize::try_from(self.max_header_size)?,
             header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
         })
     }
 }
@@ -252,7 +255,7 @@ fn payload_functions(app_root: Option<&std::path::Path>) -> PayloadFunctions {
 
 /// `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` when the Functions host set it, else `fallback`.
 fn listen_address(fallback: SocketAddr) -> wasmtime::Result<SocketAddr> {
-    for name in [FUNCTIONS_PORT_ENV, LEGACY_FUNCTIONS_PORT_ENV] {
+    for name in [protocol::PORT_ENV, protocol::LEGACY_PORT_ENV] {
         if let Ok(value) = std::env::var(name) {
             let port = value
                 .trim()
@@ -265,7 +268,7 @@ fn listen_address(fallback: SocketAddr) -> wasmtime::Result<SocketAddr> {
 }
 
 /// `PREFIX=PATH`.
-fn parse_route(text: &str) -> Result<(String, PathBuf), String> {
+fn parse_route(text: &str) -> Result<RouteSpec, String> {
     let (prefix, path) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not PREFIX=PATH"))?;
@@ -274,7 +277,10 @@ fn parse_route(text: &str) -> Result<(String, PathBuf), String> {
             "{text:?} is not PREFIX=PATH with a prefix starting with /"
         ));
     }
-    Ok((prefix.to_owned(), PathBuf::from(path)))
+    Ok(RouteSpec {
+        prefix: prefix.to_owned(),
+        path: PathBuf::from(path),
+    })
 }
 
 /// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB` or `GiB`.

@@ -1,9 +1,0 @@
-//! Payload mode: the host POSTs a JSON description of the invocation to
-//! `/{FunctionName}` and reads the outputs from the JSON answer (reference
-//! §3.1, §3.2). Used for every function that is not forwarded.
-
-pub mod request;
-pub mod response;
-
-pub use request::{SystemData, TriggerRequest, envelope};
-pub use response::{HandlerResult, InvalidResult};

@@ -1,0 +1,29 @@
+//! The Azure Functions custom-handler contract, shared by `wasm-handler`
+//! (which must know which invocations arrive in payload mode, and under which
+//! binding names) and `functions-emulator` (which plays the Functions host):
+//!
+//! - [`protocol`]: the environment variables, headers and readiness poll the
+//!   host and the handler use with each other;
+//! - [`json`]: JSON as .NET reads configuration (comments, case-insensitive names);
+//! - [`AppConfig`]: the folder: `host.json` ([`HostConfig`]), every
+//!   `*/function.json` ([`FunctionConfig`]), `local.settings.json` ([`LocalSettings`]);
+//! - [`invocation`]: how the host hands each function's invocations to the
+//!   custom handler, forward or payload mode, and where the HTTP response goes.
+//!
+//! Facts from `shared/reference/functions-host-and-apim.md`, sections 1 to 5.
+
+#![deny(missing_docs, unreachable_pub)]
+
+mod app;
+mod function_json;
+mod host_json;
+pub mod invocation;
+pub mod json;
+mod local_settings;
+pub mod protocol;
+
+pub use app::{AppConfig, BrokenFunction, ConfigError};
+pub use function_json::{Binding, Direction, FunctionConfig};
+pub use host_json::{HandlerDescription, HostConfig, Section};
+pub use invocation::{ForwardPath, HttpOutput, Mode};
+pub use local_settings::LocalSettings;

@@ -1,0 +1,162 @@
+//! The command line: `functions-emulator [APP_ROOT] [--port N] [--enable-auth]
+//! [--host-key V] [--master-key V] [--function-key F=V]...`, each option also
+//! readable from a `FUNCTIONS_EMULATOR_*` variable (which the handler does
+//! not inherit).
+
+use std::path::PathBuf;
+
+use crate::auth::{self, Key, Keys};
+
+/// Runs a function app's custom handler the way `func start` does, for
+/// machines without Azure Functions Core Tools.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "functions-emulator", version)]
+pub(crate) struct Cli {
+    /// The function app folder: host.json, one folder per function, and
+    /// optionally local.settings.json.
+    #[arg(value_name = "APP_ROOT", default_value = ".")]
+    pub(crate) app_root: PathBuf,
+
+    /// Port on 127.0.0.1; 0 picks a free one. The console says
+    /// `Listening on http://127.0.0.1:<port>`. [default: local.settings.json
+    /// Host.LocalHttpPort, else 7071]
+    #[arg(long, env = "FUNCTIONS_EMULATOR_PORT")]
+    pub(crate) port: Option<u16>,
+
+    /// Check function keys, as `func start --enableAuth`; without it every
+    /// caller is authorized (as admin), as with `func start`.
+    #[arg(long, env = "FUNCTIONS_EMULATOR_ENABLE_AUTH")]
+    pub(crate) enable_auth: bool,
+
+    /// The host key named "default" (generated and printed when --enable-auth
+    /// is given without it).
+    #[arg(
+        long,
+        value_name = "VALUE",
+        env = "FUNCTIONS_EMULATOR_HOST_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) host_key: Option<String>,
+
+    /// The master key, "_master", required by authLevel admin (generated and
+    /// printed when --enable-auth is given without it).
+    #[arg(
+        long,
+        value_name = "VALUE",
+        env = "FUNCTIONS_EMULATOR_MASTER_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) master_key: Option<String>,
+
+    /// A key named "default" of one function; repeatable (the variable takes
+    /// a comma-separated list).
+    #[arg(
+        long = "function-key",
+        value_name = "FUNCTION=VALUE",
+        value_parser = parse_function_key,
+        env = "FUNCTIONS_EMULATOR_FUNCTION_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub(crate) function_keys: Vec<(String, String)>,
+}
+
+fn parse_function_key(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((function, value)) if !function.is_empty() && !value.is_empty() => {
+            Ok((function.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not FUNCTION=VALUE")),
+    }
+}
+
+/// The keys to check, and the keys that had to be generated (name, value),
+/// which the console shows once so that they can be used.
+pub(crate) fn keys(cli: &Cli) -> (Keys, Vec<(&'static str, String)>) {
+    if !cli.enable_auth {
+        return (Keys::disabled(), Vec::new());
+    }
+    let mut generated = Vec::new();
+    let mut key_or_generate = |given: &Option<String>, name: &'static str| {
+        given.clone().unwrap_or_else(|| {
+            let value: String = std::iter::repeat_with(fastrand::alphanumeric)
+                .take(40)
+                .collect();
+            generated.push((name, value.clone()));
+            value
+        })
+    };
+    let master = key_or_generate(&cli.master_key, auth::MASTER_KEY_NAME);
+    let host = key_or_generate(&cli.host_key, auth::DEFAULT_KEY_NAME);
+    let default_key = |value: String| Key {
+        name: auth::DEFAULT_KEY_NAME.to_owned(),
+        value,
+    };
+    let function = cli
+        .function_keys
+        .iter()
+        .map(|(function, value)| (function.clone(), default_key(value.clone())))
+        .collect();
+    (
+        Keys::enabled(Some(master), vec![default_key(host)], function),
+        generated,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::auth::AuthLevel;
+
+    #[test]
+    fn defaults_match_func_start() {
+        let cli = Cli::try_parse_from(["functions-emulator"]).expect("valid");
+        assert_eq!(cli.app_root, PathBuf::from("."));
+        assert!(!cli.enable_auth);
+        let (keys, generated) = keys(&cli);
+        assert!(!keys.is_enabled() && generated.is_empty());
+    }
+
+    #[test]
+    fn keys_come_from_the_options() {
+        let cli = Cli::try_parse_from([
+            "functions-emulator",
+            "app",
+            "--port",
+            "0",
+            "--enable-auth",
+            "--host-key",
+            "hk",
+            "--function-key",
+            "catalog=fk",
+            "--function-key",
+            "openapi=ok",
+        ])
+        .expect("valid");
+        assert_eq!(cli.port, Some(0));
+        let (keys, generated) = keys(&cli);
+        assert_eq!(generated.len(), 1, "only the master key is generated");
+        assert_eq!(generated[0].0, "_master");
+        assert!(
+            keys.authorize("catalog", AuthLevel::Function, Some("fk"))
+                .is_ok()
+        );
+        assert!(
+            keys.authorize("openapi", AuthLevel::Function, Some("fk"))
+                .is_err()
+        );
+        assert!(keys.authorize("x", AuthLevel::Function, Some("hk")).is_ok());
+        assert!(
+            keys.authorize("x", AuthLevel::Admin, Some(&generated[0].1))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_function_keys_are_refused() {
+        assert!(Cli::try_parse_from(["functions-emulator", "--function-key", "novalue"]).is_err());
+        assert!(Cli::try_parse_from(["functions-emulator", "--function-key", "=v"]).is_err());
+    }
+}

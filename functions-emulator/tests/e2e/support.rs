@@ -1,0 +1,263 @@
+//! Function apps in temporary folders and the real `functions-emulator`
+//! binary running them, its console captured (through the test harness's
+//! `HandlerProcess`, which launches any server and waits for its first answer).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use bytes::Bytes;
+use test_harness::HandlerProcess;
+use test_harness::http::{self, Response};
+
+/// Bound on how long the emulator may take to exit when asked to.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A function app in a fresh folder under the target's temporary directory,
+/// removed when dropped.
+pub struct TempApp {
+    pub root: PathBuf,
+}
+
+impl TempApp {
+    /// An empty app folder.
+    pub fn empty(name: &str) -> Self {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("emulator-e2e")
+            .join(format!("{name}-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&root).expect("creating the app folder");
+        TempApp { root }
+    }
+
+    /// A copy of the repository's `functionapp/` with the real `wasm-handler`
+    /// binary and `component` (a path from `test_harness::guests`) copied
+    /// in as `catalog.wasm`, the file its host.json names.
+    pub fn function_app(name: &str, component: &str) -> Self {
+        let app = TempApp::empty(name);
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../functionapp"),
+            &app.root,
+        );
+        std::fs::copy(
+            test_harness::current_binary("wasm-handler"),
+            app.root.join("wasm-handler"),
+        )
+        .expect("copying wasm-handler");
+        std::fs::copy(component, app.root.join("catalog.wasm")).expect("copying the component");
+        app
+    }
+
+    /// Writes `contents` to `relative`, creating folders.
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.root.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("creating a folder");
+        }
+        std::fs::write(path, contents).expect("writing a file");
+    }
+
+    /// Writes an executable shell script.
+    pub fn write_script(&self, relative: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.write(relative, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(
+            self.root.join(relative),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("making the script executable");
+    }
+
+    /// A file's contents.
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.root.join(relative))
+            .unwrap_or_else(|e| panic!("reading {relative}: {e}"))
+    }
+
+    /// Waits until `relative` exists and has at least `lines` lines; returns them.
+    pub async fn wait_for_lines(&self, relative: &str, lines: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + http::REQUEST_TIMEOUT;
+        loop {
+            let found: Vec<String> = std::fs::read_to_string(self.root.join(relative))
+                .map(|text| text.lines().map(str::to_owned).collect())
+                .unwrap_or_default();
+            if found.len() >= lines {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{relative} has {} of {lines} lines",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TempApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("reading functionapp/") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("creating a folder");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a file");
+        }
+    }
+}
+
+/// A running `functions-emulator`, killed when dropped.
+pub struct Emulator {
+    process: HandlerProcess,
+}
+
+impl Emulator {
+    /// Starts the emulator on `app` with `args`, on a free port, and waits
+    /// until it answers HTTP (not until the handler is ready).
+    pub async fn start(app: &TempApp, args: &[&str]) -> Self {
+        Emulator::start_with_env(app, args, &[]).await
+    }
+
+    /// [`Emulator::start`] with extra environment variables.
+    pub async fn start_with_env(app: &TempApp, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = test_harness::free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_functions-emulator"));
+        command
+            .arg(&app.root)
+            .arg("--port")
+            .arg(port.to_string())
+            .args(args)
+            .env_remove("FUNCTIONS_EMULATOR_PORT")
+            .envs(env.iter().copied());
+        Emulator {
+            process: HandlerProcess::launch(command, port).await,
+        }
+    }
+
+    /// Starts the emulator and waits until its handler is ready.
+    pub async fn start_ready(app: &TempApp, args: &[&str]) -> Self {
+        Emulator::start_ready_with_env(app, args, &[]).await
+    }
+
+    /// [`Emulator::start_ready`] with extra environment variables.
+    pub async fn start_ready_with_env(app: &TempApp, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let emulator = Emulator::start_with_env(app, args, env).await;
+        emulator
+            .wait_for_line(|line| line.ends_with("] Worker process started and initialized."))
+            .await;
+        emulator
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.process.port()
+    }
+
+    /// Its console so far.
+    pub fn console(&self) -> Vec<String> {
+        self.process.stdout()
+    }
+
+    /// How many invocations the console shows so far (`Executing` lines).
+    pub fn invocations(&self) -> usize {
+        self.console()
+            .iter()
+            .filter(|line| line.contains("Executing 'Functions."))
+            .count()
+    }
+
+    /// Waits for a console line matching `predicate` and returns it.
+    pub async fn wait_for_line(&self, predicate: impl Fn(&str) -> bool) -> String {
+        self.process.wait_for_stdout(predicate).await
+    }
+
+    /// The invocation id in the `Executing 'Functions.<function>'` line whose
+    /// id is not in `seen`, once it is printed.
+    pub async fn invocation_id(&self, function: &str, seen: &[String]) -> String {
+        let prefix = format!("Executing 'Functions.{function}' (Reason=");
+        let line = self
+            .wait_for_line(|line| {
+                line.contains(&prefix) && !seen.iter().any(|id| line.contains(id.as_str()))
+            })
+            .await;
+        line.rsplit("Id=")
+            .next()
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("no Id in {line:?}"))
+            .to_owned()
+    }
+
+    /// Sends `method path` with `headers` and `body`, and a Host header as a
+    /// browser would send it.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let mut request = ::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", format!("localhost:{}", self.port()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if !body.is_empty() {
+            request = request.header("content-length", body.len().to_string());
+        }
+        let request = request
+            .body(Bytes::from(body.to_owned()))
+            .expect("a valid request");
+        http::send(self.port(), request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send("GET", path, &[], "").await
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// Waits for it to exit by itself.
+    pub async fn wait_for_exit(&mut self) -> ExitStatus {
+        self.process.wait_for_exit(EXIT_TIMEOUT).await
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub async fn stop(&mut self) -> ExitStatus {
+        self.process.signal(15);
+        self.wait_for_exit().await
+    }
+}
+
+/// Whether `line` starts with the console's timestamp, `[2026-11-24T00:00:00.000Z] `.
+pub fn is_timestamped(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 27
+        && bytes[0] == b'['
+        && bytes[11] == b'T'
+        && bytes[24] == b'Z'
+        && bytes[25] == b']'
+        && bytes[26] == b' '
+        && line[1..24]
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | 'T' | ':' | '.'))
+}
+
+/// `line` without its timestamp.
+pub fn message(line: &str) -> &str {
+    assert!(is_timestamped(line), "not a timestamped line: {line:?}");
+    &line[27..]
+}

@@ -1,0 +1,93 @@
+//! A component version: a wasi:http component loaded from a file (compiled,
+//! cached or precompiled, see [`crate::artifact`]), type-checked against the
+//! host's world and pre-instantiated, so a request only has to make a fresh
+//! instance from it.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+use wasmtime::error::Context as _;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::artifact::{Artifacts, Origin};
+use crate::sandbox::Sandbox;
+
+/// One loaded version of a component, pre-instantiated.
+pub(crate) struct ComponentVersion {
+    pre: ProxyPre<Sandbox>,
+    digest: String,
+    origin: Origin,
+}
+
+impl ComponentVersion {
+    /// The pre-instantiated component.
+    pub(crate) fn pre(&self) -> &ProxyPre<Sandbox> {
+        &self.pre
+    }
+
+    /// `sha256:<hex>` of the component, the version that serves a request.
+    pub(crate) fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Where its code came from.
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+}
+
+/// Loads component versions for one engine: the artifacts and the linker
+/// every version shares.
+pub(crate) struct Loader {
+    linker: Linker<Sandbox>,
+    artifacts: Artifacts,
+}
+
+impl Loader {
+    /// A loader for `engine`, caching compiled output in `cache_dir` if given.
+    pub(crate) fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        Ok(Self {
+            linker: linker(engine)?,
+            artifacts: Artifacts::new(engine, cache_dir),
+        })
+    }
+
+    /// Loads, links and pre-instantiates the component at `path`. Fails with
+    /// the reason when the file is missing, is not a component, or does not
+    /// export `wasi:http/incoming-handler` with imports the host offers.
+    pub(crate) fn load(&self, path: &Path) -> wasmtime::Result<ComponentVersion> {
+        let loaded = self.artifacts.load(path)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&loaded.component)
+            .with_context(|| {
+                format!(
+                    "{} imports something this host does not provide",
+                    path.display()
+                )
+            })?;
+        let pre = ProxyPre::new(instance_pre).with_context(|| {
+            format!(
+                "{} does not export wasi:http/incoming-handler@0.2",
+                path.display()
+            )
+        })?;
+        Ok(ComponentVersion {
+            pre,
+            digest: loaded.digest,
+            origin: loaded.origin,
+        })
+    }
+}
+
+/// The interfaces a guest may import: WASI 0.2 (the CLI interfaces that Rust
+/// std uses, with no files, sockets or environment granted at run time, see
+/// [`Sandbox`]) and wasi:http.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .context("linking wasi:http")?;
+    Ok(linker)
+}
