@@ -38,6 +38,13 @@ param openIdConfigUrl string
 @description('URL suffix of the API on the gateway: https://<apim>.azure-api.net/<apiPath>/api/catalog/{item_id}.')
 param apiPath string = 'catalog'
 
+@description('Hosting plan of the function app: FlexConsumption (the default) or Consumption (Linux Consumption, retiring in September 2028).')
+@allowed([
+  'FlexConsumption'
+  'Consumption'
+])
+param hostingPlan string = 'FlexConsumption'
+
 // Globally unique names, stable for one resource group.
 var suffix = uniqueString(resourceGroup().id)
 var functionAppName = '${baseName}-func-${suffix}'
@@ -59,6 +66,7 @@ module functionApp 'modules/function-app.bicep' = {
     storageAccountName: '${baseName}st${suffix}'
     appInsightsConnectionString: monitoring.outputs.connectionString
     apimHostKeyName: 'apim-${apimName}'
+    hostingPlan: hostingPlan
   }
 }
 

@@ -204,8 +204,13 @@ fn named_values_used_are_declared_and_the_function_key_is_in_key_vault() {
     );
 }
 
+/// Whitespace collapsed, so that nested Bicep objects compare as one line.
+fn compact(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[test]
-fn the_function_app_runs_the_custom_handler_on_linux() {
+fn the_function_app_runs_the_custom_handler_on_flex_or_linux_consumption() {
     let resources = bicep::resources();
     let declared: Vec<&Resource> = bicep::of_type(&resources, SITE)
         .into_iter()
@@ -214,15 +219,38 @@ fn the_function_app_runs_the_custom_handler_on_linux() {
     assert_eq!(declared.len(), 1, "one function app is declared");
     let app = declared[0];
     assert_eq!(app.literal("kind", 1), "functionapp,linux");
-    let text = app.text();
-    let runtime = text
-        .split("name: 'FUNCTIONS_WORKER_RUNTIME'")
+    let module = compact(&files::read(&app.file));
+    // Flex Consumption by default: sku FC1, the runtime in functionAppConfig
+    // (learn.microsoft.com/azure/azure-functions/flex-consumption-how-to).
+    assert!(
+        module.contains("param hostingPlan string = 'FlexConsumption'"),
+        "Flex Consumption is the default plan"
+    );
+    assert!(module.contains("name: 'FC1' tier: 'FlexConsumption'"));
+    assert!(module.contains("name: 'Y1' tier: 'Dynamic'"));
+    let site = compact(&app.text());
+    assert!(
+        site.contains("runtime: { name: 'custom' version: '1.0' }"),
+        "Flex runs the custom handler runtime: {site}"
+    );
+    assert!(site.contains("type: 'SystemAssignedIdentity'"));
+    // Flex takes neither FUNCTIONS_WORKER_RUNTIME nor FUNCTIONS_EXTENSION_VERSION
+    // (learn.microsoft.com/azure/azure-functions/functions-app-settings,
+    // "Flex Consumption plan deprecations"); Linux Consumption needs both.
+    assert!(site.contains(
+        "appSettings: flex ? commonSettings : concat(commonSettings, consumptionSettings)"
+    ));
+    let consumption = module
+        .split("var consumptionSettings = [")
         .nth(1)
-        .and_then(|rest| {
-            rest.lines()
-                .map(str::trim)
-                .find(|line| line.starts_with("value:"))
-        })
-        .expect("FUNCTIONS_WORKER_RUNTIME is set");
-    assert_eq!(runtime, "value: 'custom'");
+        .and_then(|rest| rest.split(']').next())
+        .expect("consumptionSettings");
+    assert!(consumption.contains("name: 'FUNCTIONS_WORKER_RUNTIME' value: 'custom'"));
+    assert!(consumption.contains("name: 'FUNCTIONS_EXTENSION_VERSION' value: '~4'"));
+    let common = module
+        .split("var commonSettings = [")
+        .nth(1)
+        .and_then(|rest| rest.split("var ").next())
+        .expect("commonSettings");
+    assert!(!common.contains("FUNCTIONS_WORKER_RUNTIME"));
 }
