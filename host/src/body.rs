@@ -1,17 +1,20 @@
-//! Bodies: the one response body type of the host, and the two adapters a
-//! request's bodies pass through: [`LimitedBody`] on the way in (the size
-//! limit, and whether a body ran over it) and [`cut_off_visibly`] on the way
-//! out (a guest that fails after its head never leaves a response that looks
-//! complete).
+//! Bodies: the one response body type of the host, and the adapters a
+//! request's bodies pass through: [`RequestBody`] and [`LimitedBody`] on the
+//! way in (read to the end even when unused; the size limit, and whether a
+//! body ran over it) and [`cut_off_visibly`] on the way out (a guest that
+//! fails after its head never leaves a response that looks complete).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 pub(crate) use wasmtime_wasi_http::p2::body::HyperOutgoingBody as HostBody;
 
 /// A complete body from bytes.
@@ -19,6 +22,77 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> HostBody {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// The body of a request as hyper reads it. When the host answers without
+/// reading all of it (a refusal on the declared length, a guest that never
+/// reads its body, a body cut at the limit), dropping it keeps reading in the
+/// background, up to [`DRAIN_BYTES`] or [`DRAIN_TIME`]. Why: hyper closes the
+/// connection after such an answer, and closing a socket with unread bytes
+/// sends a TCP reset that can destroy the answer before the client reads it
+/// (the lingering close of RFC 9112 section 9.6).
+pub(crate) struct RequestBody(Option<Incoming>);
+
+/// How much of an unused request body is read before the connection closes.
+pub(crate) const DRAIN_BYTES: usize = 32 << 20;
+/// How long an unused request body is read before the connection closes.
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+impl RequestBody {
+    pub(crate) fn new(body: Incoming) -> Self {
+        Self(Some(body))
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.0.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        let Some(body) = self.0.take().filter(|body| !body.is_end_stream()) else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(drain(body));
+        }
+    }
+}
+
+/// Reads and discards `body`, within the drain bounds.
+async fn drain(mut body: Incoming) {
+    let read = async {
+        let mut left = DRAIN_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let length = frame.data_ref().map_or(0, Bytes::len);
+            match left.checked_sub(length) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 /// A request body that stops with `HTTP-request-body-size` once it has

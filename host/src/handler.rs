@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::body::{HostBody, LimitedBody, TooLarge};
+use crate::body::{HostBody, LimitedBody, RequestBody, TooLarge};
 use crate::context::RequestContext;
 use crate::dispatch::{Dispatcher, Finished};
 use crate::egress;
@@ -84,6 +84,7 @@ impl Handler {
     /// failures become problem+json, never a dropped connection or an empty body.
     pub(crate) async fn handle(&self, request: hyper::Request<Incoming>) -> Response<HostBody> {
         let (head, body) = request.into_parts();
+        let body = RequestBody::new(body);
         match ingress::classify(&head, &self.payload) {
             Ingress::Readiness => ingress::readiness_response(),
             Ingress::Forward => {

@@ -20,9 +20,8 @@ use bytes::Bytes;
 use functions_contract::{AppConfig, FunctionConfig, HostConfig, HttpOutput, Mode};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header, request as http_request};
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
 
-use crate::body::{HostBody, LimitedBody};
+use crate::body::{HostBody, LimitedBody, RequestBody};
 use crate::context::RequestContext;
 use crate::failure::{Problem, Rejection};
 use crate::guest_output::Destination;
@@ -98,7 +97,7 @@ pub(crate) async fn invoke(
     handler: &Handler,
     function: &PayloadFunction,
     head: http_request::Parts,
-    body: Incoming,
+    body: RequestBody,
 ) -> Response<HostBody> {
     let outer = RequestContext::new(&head);
     let refuse = |problem: &dyn Problem| refusal(function, problem, head.uri.path(), &outer);
@@ -215,7 +214,11 @@ const BINARY_BODY: &str =
     "The response body is not UTF-8 text, which payload mode cannot carry (forward mode can).";
 
 /// Reads the envelope: at most `limit` bytes, within `timeout`.
-async fn read(body: Incoming, limit: u64, timeout: std::time::Duration) -> Result<Bytes, Unread> {
+async fn read(
+    body: RequestBody,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Unread> {
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
     match tokio::time::timeout(timeout, Limited::new(body, limit_usize).collect()).await {
         Err(_elapsed) => Err(Unread::TooSlow),
