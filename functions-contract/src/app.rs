@@ -142,7 +142,7 @@ mod tests {
         .expect("the function app loads");
         assert!(app.root.is_absolute());
         let names: Vec<_> = app.functions.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["catalog", "health", "openapi"]);
+        assert_eq!(names, ["catalog-health", "catalog-item", "openapi"]);
         assert!(app.broken.is_empty());
     }
 

@@ -98,7 +98,7 @@ impl FunctionConfig {
     }
 
     /// Exactly one input, an `httpTrigger`, and exactly one output, `http`
-    /// (reference §1.4, FunctionMetadataExtensions.IsHttpInAndOutFunction):
+    /// (`src/WebJobs.Script/Extensions/FunctionMetadataExtensions.cs`, `IsHttpInAndOutFunction`):
     /// the only functions that may be forwarded.
     pub fn is_http_in_and_out(&self) -> bool {
         let inputs: Vec<_> = self.inputs().collect();
@@ -147,10 +147,10 @@ mod tests {
     fn reads_the_catalog_function() {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../functionapp/catalog/function.json"
+            "/../functionapp/catalog-item/function.json"
         ))
-        .expect("functionapp/catalog/function.json");
-        let config = FunctionConfig::from_json("catalog", &json::parse(&text).expect("JSON"))
+        .expect("functionapp/catalog-item/function.json");
+        let config = FunctionConfig::from_json("catalog-item", &json::parse(&text).expect("JSON"))
             .expect("valid");
         let trigger = config.http_trigger().expect("an HTTP trigger");
         assert_eq!(trigger.name, "req");

@@ -1,5 +1,7 @@
-//! `host.json`: the custom handler's description and the host settings the
-//! emulator honours (reference §1.1).
+//! `host.json`: the custom handler's description and the host settings that
+//! matter to it (azure-functions-host
+//! `src/WebJobs.Script/Workers/Http/Configuration/HttpWorkerOptionsSetup.cs`,
+//! `HttpWorkerDescription.cs`; Microsoft docs: functions-host-json).
 
 use std::time::Duration;
 
@@ -7,8 +9,10 @@ use serde_json::Value;
 
 use crate::ConfigError;
 use crate::json;
+use crate::plan::FunctionTimeoutSetting;
 
-/// The Functions host's default `initializationTimeout` (reference §1.3).
+/// The Functions host's default `initializationTimeout`
+/// (src/WebJobs.Script/Workers/Http/Configuration/HttpWorkerOptions.cs).
 pub(crate) const DEFAULT_INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What `host.json` says.
@@ -22,8 +26,9 @@ pub struct HostConfig {
     pub enable_forwarding: bool,
     /// `extensions.http.routePrefix`, without surrounding slashes; may be empty.
     pub route_prefix: String,
-    /// `functionTimeout`; `None` when unset or `-1` (no limit).
-    pub function_timeout: Option<Duration>,
+    /// `functionTimeout` as written; [`crate::HostingPlan::function_timeout`]
+    /// says what the host enforces.
+    pub function_timeout: FunctionTimeoutSetting,
     /// `customHandler.initializationTimeout`: how long the readiness poll may take.
     pub initialization_timeout: Duration,
 }
@@ -57,7 +62,8 @@ pub struct HandlerDescription {
 impl HostConfig {
     /// Reads the parsed `host.json`.
     pub fn from_json(root: &Value) -> Result<Self, ConfigError> {
-        // Both sections present: `customHandler` wins and the host warns (reference §1.1).
+        // Both sections present: `customHandler` wins and the host warns
+        // (src/WebJobs.Script/Workers/Http/Configuration/HttpWorkerOptionsSetup.cs).
         let (section, handler) = match (
             json::get(root, "customHandler"),
             json::get(root, "httpWorker"),
@@ -113,10 +119,14 @@ impl HostConfig {
                 .trim_matches('/')
                 .to_owned(),
         };
-        let function_timeout = json::get(root, "functionTimeout")
+        let function_timeout = match json::get(root, "functionTimeout")
             .map(|value| timespan_setting(value, "functionTimeout"))
             .transpose()?
-            .flatten();
+        {
+            None => FunctionTimeoutSetting::Unset,
+            Some(None) => FunctionTimeoutSetting::Unlimited,
+            Some(Some(limit)) => FunctionTimeoutSetting::Limit(limit),
+        };
         let initialization_timeout = json::get(handler, "initializationTimeout")
             .map(|value| timespan_setting(value, "initializationTimeout"))
             .transpose()?
@@ -130,14 +140,6 @@ impl HostConfig {
             function_timeout,
             initialization_timeout,
         })
-    }
-
-    /// How long the host waits for the handler's answer to one invocation:
-    /// `functionTimeout` plus one minute, or forever (reference §1.1,
-    /// DefaultHttpWorkerService constructor).
-    pub fn invocation_timeout(&self) -> Option<Duration> {
-        self.function_timeout
-            .map(|timeout| timeout + Duration::from_secs(60))
     }
 }
 
@@ -225,8 +227,7 @@ mod tests {
             ["serve", "--component", "catalog.wasm"]
         );
         assert_eq!(config.handler.working_directory, None);
-        assert_eq!(config.function_timeout, None);
-        assert_eq!(config.invocation_timeout(), None);
+        assert_eq!(config.function_timeout, FunctionTimeoutSetting::Unset);
         assert_eq!(
             config.initialization_timeout,
             DEFAULT_INITIALIZATION_TIMEOUT
@@ -248,8 +249,10 @@ mod tests {
         assert_eq!(config.handler.arguments, ["a"]);
         assert!(config.enable_forwarding);
         assert_eq!(config.route_prefix, "v1");
-        assert_eq!(config.function_timeout, Some(Duration::from_secs(300)));
-        assert_eq!(config.invocation_timeout(), Some(Duration::from_secs(360)));
+        assert_eq!(
+            config.function_timeout,
+            FunctionTimeoutSetting::Limit(Duration::from_secs(300))
+        );
     }
 
     #[test]

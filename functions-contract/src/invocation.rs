@@ -1,14 +1,15 @@
 //! How the Functions host hands a function's invocations to a custom
-//! handler (reference §1.4), and where the HTTP response comes back.
+//! handler, and where the HTTP response comes back
+//! (`src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`, `InvokeAsync`).
 
 use crate::{FunctionConfig, HostConfig, Section};
 
 /// How the host hands an invocation to the handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// The request itself, to the handler (reference §3.3).
+    /// The request itself, to the handler (`ProcessHttpInAndOutInvocationRequest`).
     Forward(ForwardPath),
-    /// `POST /{FunctionName}` with the JSON envelope (reference §3.1).
+    /// `POST /{FunctionName}` with the JSON envelope (`ProcessDefaultInvocationRequest`).
     Payload,
 }
 
@@ -19,7 +20,7 @@ pub enum ForwardPath {
     Original,
     /// `/{FunctionName}`: the legacy `httpWorker` section forwards HTTP
     /// functions but keeps the function name as the path
-    /// (DefaultHttpWorkerService.GetPathValue; UNCONFIRMED by a host test).
+    /// (`DefaultHttpWorkerService.GetPathValue`).
     FunctionName,
 }
 
@@ -32,6 +33,15 @@ pub enum HttpOutput {
     Binding(String),
     /// An output named `$return`: `ReturnValue`.
     Return,
+}
+
+/// Whether the host's client to the handler follows redirects: it does
+/// unless forwarding is on, for every call of the app, readiness polls and
+/// payload-mode invocations included
+/// (`handler.AllowAutoRedirect = !EnableForwardingHttpRequest` in the
+/// `DefaultHttpWorkerService` constructor).
+pub fn follows_redirects(host: &HostConfig) -> bool {
+    !host.enable_forwarding
 }
 
 impl Mode {

@@ -8,9 +8,13 @@
 //! - [`AppConfig`]: the folder: `host.json` ([`HostConfig`]), every
 //!   `*/function.json` ([`FunctionConfig`]), `local.settings.json` ([`LocalSettings`]);
 //! - [`invocation`]: how the host hands each function's invocations to the
-//!   custom handler, forward or payload mode, and where the HTTP response goes.
+//!   custom handler, forward or payload mode, and where the HTTP response goes;
+//! - [`HostingPlan`]: the plan, from the host's environment, and the
+//!   `functionTimeout` it enforces.
 //!
-//! Facts from `shared/reference/functions-host-and-apim.md`, sections 1 to 5.
+//! Each fact cites the Functions host's source file it was read from
+//! (github.com/Azure/azure-functions-host at 89dc438, release 4.1037);
+//! `docs/functions-host.md` lists them all.
 
 #![deny(missing_docs, unreachable_pub)]
 
@@ -20,10 +24,12 @@ mod host_json;
 pub mod invocation;
 pub mod json;
 mod local_settings;
+mod plan;
 pub mod protocol;
 
 pub use app::{AppConfig, BrokenFunction, ConfigError};
 pub use function_json::{Binding, Direction, FunctionConfig};
 pub use host_json::{HandlerDescription, HostConfig, Section};
-pub use invocation::{ForwardPath, HttpOutput, Mode};
+pub use invocation::{ForwardPath, HttpOutput, Mode, follows_redirects};
 pub use local_settings::LocalSettings;
+pub use plan::{FunctionTimeoutSetting, HostingPlan, PLAN_VARIABLES, timespan};

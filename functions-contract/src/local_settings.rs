@@ -1,5 +1,7 @@
 //! `local.settings.json`: the app settings `func start` puts into its own
-//! environment (so the handler inherits them) and the local port (reference §5).
+//! environment (so the handler inherits them) and the local port
+//! (azure-functions-core-tools `src/Azure.Functions.Cli/Actions/HostActions/StartHostAction.cs`;
+//! Microsoft docs: functions-develop-local).
 
 use serde_json::Value;
 

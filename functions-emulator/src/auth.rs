@@ -1,11 +1,18 @@
-//! Authorization levels and keys (reference §4).
+//! Authorization levels and keys, as the Functions host checks them
+//! (azure-functions-host at 89dc438:
+//! `src/WebJobs.Script.WebHost/Security/Authentication/Keys/AuthenticationLevelHandler.cs`,
+//! `src/WebJobs.Script.WebHost/Security/KeyManagement/SecretManager.cs`
+//! `GetAuthorizationLevelAsync`, `src/WebJobs.Script.WebHost/Security/Authorization/AuthUtility.cs`
+//! `PrincipalHasAuthLevelClaim`).
 //!
 //! `func start` authorizes everything (every caller is Admin) unless it runs
 //! with `--enableAuth`; the emulator does the same unless `--enable-auth`.
-//! With it, a key comes from the `x-functions-key` header or, when that is
-//! absent, the `code` query parameter: `function` functions accept a key of
-//! that function, any host key or the master key; `admin` functions only the
-//! master key; `anonymous` functions anyone.
+//! With it, the key is the first value of the `x-functions-key` header when
+//! the header is there (even empty), else the first `code` parameter. The
+//! master key is Admin; a system key System; a host function key or one of
+//! the function's own keys Function. A level is satisfied by that exact
+//! level or by Admin: a system key cannot call a `function` function, and
+//! `user` and `admin` functions take only the master key.
 
 use functions_contract::protocol;
 use http::HeaderMap;
@@ -21,23 +28,32 @@ pub(crate) const MASTER_KEY_NAME: &str = "_master";
 /// The name of the keys given on the command line.
 pub(crate) const DEFAULT_KEY_NAME: &str = "default";
 
-/// A function's `authLevel`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A function's `authLevel` (azure-webjobs-sdk-extensions `AuthorizationLevel.cs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthLevel {
     Anonymous,
+    User,
     Function,
+    System,
     Admin,
 }
 
 impl AuthLevel {
-    /// Parses `authLevel` in any case; absent means `function` (reference §2).
+    /// Parses `authLevel` as `Enum.TryParse` with `ignoreCase` does: a name
+    /// in any case or the value's number; absent means `function`.
     pub(crate) fn parse(text: Option<&str>) -> Result<Self, String> {
-        match text.map(str::to_lowercase).as_deref() {
-            None | Some("function") => Ok(AuthLevel::Function),
-            Some("anonymous") => Ok(AuthLevel::Anonymous),
-            Some("admin") => Ok(AuthLevel::Admin),
-            Some(other) => Err(format!(
-                "authLevel {other:?} is not anonymous, function or admin"
+        let Some(text) = text else {
+            return Ok(AuthLevel::Function);
+        };
+        match text.trim().to_lowercase().as_str() {
+            "anonymous" | "0" => Ok(AuthLevel::Anonymous),
+            "user" | "1" => Ok(AuthLevel::User),
+            "function" | "2" => Ok(AuthLevel::Function),
+            "system" | "3" => Ok(AuthLevel::System),
+            "admin" | "4" => Ok(AuthLevel::Admin),
+            _ => Err(format!(
+                "Error parsing function.json: Invalid value specified for binding property \
+                 'authLevel' of enum type AuthorizationLevel: {text:?}"
             )),
         }
     }
@@ -46,9 +62,16 @@ impl AuthLevel {
     pub(crate) fn claim_value(self) -> &'static str {
         match self {
             AuthLevel::Anonymous => "Anonymous",
+            AuthLevel::User => "User",
             AuthLevel::Function => "Function",
+            AuthLevel::System => "System",
             AuthLevel::Admin => "Admin",
         }
+    }
+
+    /// Whether a caller at this level may call a function requiring `required`.
+    fn satisfies(self, required: AuthLevel) -> bool {
+        required == AuthLevel::Anonymous || self == AuthLevel::Admin || self == required
     }
 }
 
@@ -76,14 +99,24 @@ pub(crate) struct Key {
     pub(crate) value: String,
 }
 
+/// A key of one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FunctionKey {
+    /// The function; names compare without case.
+    pub(crate) function: String,
+    pub(crate) key: Key,
+}
+
 /// The keys, and whether they are checked at all.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Keys {
     enabled: bool,
     master: Option<String>,
+    /// Host keys (`functionKeys` of the host): Function level for every function.
     host: Vec<Key>,
-    /// (function name, key); function names compare case-insensitively.
-    function: Vec<(String, Key)>,
+    /// System keys (`systemKeys` of the host): System level.
+    system: Vec<Key>,
+    function: Vec<FunctionKey>,
 }
 
 impl Keys {
@@ -96,12 +129,14 @@ impl Keys {
     pub(crate) fn enabled(
         master: Option<String>,
         host: Vec<Key>,
-        function: Vec<(String, Key)>,
+        system: Vec<Key>,
+        function: Vec<FunctionKey>,
     ) -> Self {
         Keys {
             enabled: true,
             master,
             host,
+            system,
             function,
         }
     }
@@ -126,23 +161,31 @@ impl Keys {
             });
         }
         let caller = presented
+            .filter(|key| !key.is_empty())
             .and_then(|key| self.identify(function, key))
             .unwrap_or(Caller::Anonymous);
         let level = match &caller {
             Caller::Anonymous => AuthLevel::Anonymous,
             Caller::Key { level, .. } => *level,
         };
-        if level >= required {
+        if level.satisfies(required) {
             Ok(caller)
         } else {
             Err(Unauthorized)
         }
     }
 
+    /// SecretManager.GetAuthorizationLevelAsync: the master key, then system
+    /// keys, then host keys, then the function's own keys.
     fn identify(&self, function: &str, presented: &str) -> Option<Caller> {
         let key = |level, name: &str| Caller::Key {
             level,
             key_name: Some(name.to_owned()),
+        };
+        let find = |keys: &mut dyn Iterator<Item = &Key>| {
+            keys.filter(|candidate| constant_time_eq(&candidate.value, presented))
+                .map(|found| found.name.clone())
+                .next()
         };
         if self
             .master
@@ -151,25 +194,30 @@ impl Keys {
         {
             return Some(key(AuthLevel::Admin, MASTER_KEY_NAME));
         }
-        // Function keys first: they win over host keys of the same name.
-        let function_key = self
+        if let Some(name) = find(&mut self.system.iter()) {
+            return Some(key(AuthLevel::System, &name));
+        }
+        if let Some(name) = find(&mut self.host.iter()) {
+            return Some(key(AuthLevel::Function, &name));
+        }
+        let mut own = self
             .function
             .iter()
-            .filter(|(owner, _)| owner.eq_ignore_ascii_case(function))
-            .map(|(_, key)| key);
-        function_key
-            .chain(&self.host)
-            .find(|candidate| constant_time_eq(&candidate.value, presented))
-            .map(|found| key(AuthLevel::Function, &found.name))
+            .filter(|owned| owned.function.eq_ignore_ascii_case(function))
+            .map(|owned| &owned.key);
+        find(&mut own).map(|name| key(AuthLevel::Function, &name))
     }
 }
 
-/// The key a request presents: `x-functions-key` if present, else `code`.
+/// The key a request presents: the first `x-functions-key` value if the
+/// header is there, else the first `code` value.
 pub(crate) fn presented_key(headers: &HeaderMap, query: &Query) -> Option<String> {
     if let Some(header) = headers.get(KEY_HEADER) {
         return Some(String::from_utf8_lossy(header.as_bytes()).into_owned());
     }
-    query.get(KEY_PARAMETER).map(|values| values.join(","))
+    query
+        .get(KEY_PARAMETER)
+        .and_then(|values| values.first().cloned())
 }
 
 /// Compares keys without stopping at the first difference.
@@ -186,19 +234,18 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
+        let key = |value: &str| Key {
+            name: "default".to_owned(),
+            value: value.to_owned(),
+        };
         Keys::enabled(
             Some("master".to_owned()),
-            vec![Key {
-                name: "default".to_owned(),
-                value: "host".to_owned(),
+            vec![key("host")],
+            vec![key("system")],
+            vec![FunctionKey {
+                function: "catalog".to_owned(),
+                key: key("cat"),
             }],
-            vec![(
-                "catalog".to_owned(),
-                Key {
-                    name: "default".to_owned(),
-                    value: "cat".to_owned(),
-                },
-            )],
         )
     }
 
@@ -254,6 +301,36 @@ mod tests {
     }
 
     #[test]
+    fn levels_match_exactly_and_only_the_master_key_satisfies_every_level() {
+        let keys = keys();
+        assert!(matches!(
+            keys.authorize("x", AuthLevel::System, Some("system")),
+            Ok(Caller::Key {
+                level: AuthLevel::System,
+                ..
+            })
+        ));
+        assert_eq!(
+            keys.authorize("x", AuthLevel::Function, Some("system")),
+            Err(Unauthorized),
+            "a system key cannot call a function-level function"
+        );
+        assert_eq!(
+            keys.authorize("x", AuthLevel::System, Some("host")),
+            Err(Unauthorized)
+        );
+        assert_eq!(
+            keys.authorize("x", AuthLevel::User, Some("host")),
+            Err(Unauthorized)
+        );
+        assert!(keys.authorize("x", AuthLevel::User, Some("master")).is_ok());
+        assert!(
+            keys.authorize("x", AuthLevel::System, Some("master"))
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn admin_needs_the_master_key_and_anonymous_needs_nothing() {
         let keys = keys();
         assert_eq!(
@@ -295,6 +372,28 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_take_the_first_value_and_an_empty_header_blocks_code() {
+        let query = Query::parse(Some("code=first&code=second"));
+        assert_eq!(
+            presented_key(&HeaderMap::new(), &query).as_deref(),
+            Some("first")
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(KEY_HEADER, "one".parse().expect("a value"));
+        headers.append(KEY_HEADER, "two".parse().expect("a value"));
+        assert_eq!(presented_key(&headers, &query).as_deref(), Some("one"));
+        let mut empty = HeaderMap::new();
+        empty.insert(KEY_HEADER, "".parse().expect("a value"));
+        let presented = presented_key(&empty, &Query::parse(Some("code=cat")));
+        assert_eq!(presented.as_deref(), Some(""));
+        assert_eq!(
+            keys().authorize("catalog", AuthLevel::Function, presented.as_deref()),
+            Err(Unauthorized),
+            "the empty header wins over a valid code"
+        );
+    }
+
+    #[test]
     fn auth_levels_parse_in_any_case() {
         assert_eq!(AuthLevel::parse(None), Ok(AuthLevel::Function));
         assert_eq!(
@@ -302,6 +401,8 @@ mod tests {
             Ok(AuthLevel::Anonymous)
         );
         assert_eq!(AuthLevel::parse(Some("ADMIN")), Ok(AuthLevel::Admin));
-        assert!(AuthLevel::parse(Some("system")).is_err());
+        assert_eq!(AuthLevel::parse(Some("system")), Ok(AuthLevel::System));
+        assert_eq!(AuthLevel::parse(Some("3")), Ok(AuthLevel::System));
+        assert!(AuthLevel::parse(Some("root")).is_err());
     }
 }

@@ -1,11 +1,12 @@
 //! The command line: `functions-emulator [APP_ROOT] [--port N] [--enable-auth]
-//! [--host-key V] [--master-key V] [--function-key F=V]...`, each option also
+//! [--host-key V] [--master-key V] [--function-key F=V]... [--system-key N=V]...
+//! [--graceful-stop]`, each option also
 //! readable from a `FUNCTIONS_EMULATOR_*` variable (which the handler does
 //! not inherit).
 
 use std::path::PathBuf;
 
-use crate::auth::{self, Key, Keys};
+use crate::auth::{self, FunctionKey, Key, Keys};
 
 /// Runs a function app's custom handler the way `func start` does, for
 /// machines without Azure Functions Core Tools.
@@ -58,21 +59,62 @@ pub(crate) struct Cli {
         value_delimiter = ',',
         hide_env_values = true
     )]
-    pub(crate) function_keys: Vec<(String, String)>,
+    pub(crate) function_keys: Vec<FunctionKey>,
+
+    /// A system key, NAME=VALUE, as extensions register them (authLevel
+    /// system takes these and the master key); repeatable.
+    #[arg(
+        long = "system-key",
+        value_name = "NAME=VALUE",
+        value_parser = parse_system_key,
+        env = "FUNCTIONS_EMULATOR_SYSTEM_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub(crate) system_keys: Vec<Key>,
+
+    /// When the emulator stops, send the handler SIGTERM and give it time to
+    /// drain before SIGKILL. Without it the handler gets SIGKILL at once, as
+    /// the Functions host stops it (`Process.Kill()`).
+    #[arg(long, env = "FUNCTIONS_EMULATOR_GRACEFUL_STOP")]
+    pub(crate) graceful_stop: bool,
 }
 
-fn parse_function_key(text: &str) -> Result<(String, String), String> {
+/// `LEFT=RIGHT`, both non-empty.
+fn pair<'t>(text: &'t str, shape: &str) -> Result<(&'t str, &'t str), String> {
     match text.split_once('=') {
-        Some((function, value)) if !function.is_empty() && !value.is_empty() => {
-            Ok((function.to_owned(), value.to_owned()))
-        }
-        _ => Err(format!("{text:?} is not FUNCTION=VALUE")),
+        Some((left, right)) if !left.is_empty() && !right.is_empty() => Ok((left, right)),
+        _ => Err(format!("{text:?} is not {shape}")),
     }
 }
 
-/// The keys to check, and the keys that had to be generated (name, value),
-/// which the console shows once so that they can be used.
-pub(crate) fn keys(cli: &Cli) -> (Keys, Vec<(&'static str, String)>) {
+fn parse_function_key(text: &str) -> Result<FunctionKey, String> {
+    let (function, value) = pair(text, "FUNCTION=VALUE")?;
+    Ok(FunctionKey {
+        function: function.to_owned(),
+        key: Key {
+            name: auth::DEFAULT_KEY_NAME.to_owned(),
+            value: value.to_owned(),
+        },
+    })
+}
+
+fn parse_system_key(text: &str) -> Result<Key, String> {
+    let (name, value) = pair(text, "NAME=VALUE")?;
+    Ok(Key {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// A key the emulator made up, shown once so that it can be used.
+pub(crate) struct GeneratedKey {
+    pub(crate) name: &'static str,
+    pub(crate) value: String,
+}
+
+/// The keys to check, and the keys that had to be generated.
+pub(crate) fn keys(cli: &Cli) -> (Keys, Vec<GeneratedKey>) {
     if !cli.enable_auth {
         return (Keys::disabled(), Vec::new());
     }
@@ -82,7 +124,10 @@ pub(crate) fn keys(cli: &Cli) -> (Keys, Vec<(&'static str, String)>) {
             let value: String = std::iter::repeat_with(fastrand::alphanumeric)
                 .take(40)
                 .collect();
-            generated.push((name, value.clone()));
+            generated.push(GeneratedKey {
+                name,
+                value: value.clone(),
+            });
             value
         })
     };
@@ -92,13 +137,13 @@ pub(crate) fn keys(cli: &Cli) -> (Keys, Vec<(&'static str, String)>) {
         name: auth::DEFAULT_KEY_NAME.to_owned(),
         value,
     };
-    let function = cli
-        .function_keys
-        .iter()
-        .map(|(function, value)| (function.clone(), default_key(value.clone())))
-        .collect();
     (
-        Keys::enabled(Some(master), vec![default_key(host)], function),
+        Keys::enabled(
+            Some(master),
+            vec![default_key(host)],
+            cli.system_keys.clone(),
+            cli.function_keys.clone(),
+        ),
         generated,
     )
 }
@@ -138,7 +183,7 @@ mod tests {
         assert_eq!(cli.port, Some(0));
         let (keys, generated) = keys(&cli);
         assert_eq!(generated.len(), 1, "only the master key is generated");
-        assert_eq!(generated[0].0, "_master");
+        assert_eq!(generated[0].name, "_master");
         assert!(
             keys.authorize("catalog", AuthLevel::Function, Some("fk"))
                 .is_ok()
@@ -149,7 +194,7 @@ mod tests {
         );
         assert!(keys.authorize("x", AuthLevel::Function, Some("hk")).is_ok());
         assert!(
-            keys.authorize("x", AuthLevel::Admin, Some(&generated[0].1))
+            keys.authorize("x", AuthLevel::Admin, Some(&generated[0].value))
                 .is_ok()
         );
     }

@@ -1,19 +1,20 @@
 //! The host's HTTP client to the handler on `http://127.0.0.1:<port>`: the
 //! headers the host adds to every invocation request, and one buffered
-//! exchange per request (reference §3.1, §3.3; DefaultHttpWorkerService).
+//! exchange per request (azure-functions-host
+//! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use functions_contract::protocol;
-use http::header::{HeaderName, HeaderValue, USER_AGENT};
-use http::{HeaderMap, Request, Response};
+use http::header::{self, HeaderName, HeaderValue, USER_AGENT};
+use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// The Functions host version the emulator presents (the version the
-/// reference was read at, as `ScriptHost.Version` prints it).
+/// The Functions host version the emulator presents (the release whose
+/// source it follows, as `ScriptHost.Version` prints it).
 pub(crate) const HOST_VERSION: &str = "4.1037.0.0";
 /// `X-Azure-Functions-HostVersion`.
 pub(crate) const HOST_VERSION_HEADER: HeaderName =
@@ -22,27 +23,28 @@ pub(crate) const HOST_VERSION_HEADER: HeaderName =
 pub(crate) const INVOCATION_ID_HEADER: HeaderName =
     HeaderName::from_static(protocol::INVOCATION_ID_HEADER);
 
-/// Adds the host's headers: its version, the invocation id, and
-/// `Azure-Functions-Host/<version>` appended to any `User-Agent`
-/// (`Headers.Add` and `UserAgent.ParseAdd` in AddHeaders).
+/// Adds the host's headers as `AddHeaders` does, with `Headers.Add`: after
+/// any values a forwarded client already sent under the same name, which
+/// .NET then writes on one line joined by `, ` (so a client's invocation id
+/// arrives first: `X-Azure-Functions-InvocationId: <client's>, <host's>`);
+/// and `Azure-Functions-Host/<version>` appended to `User-Agent` with a space.
 pub(crate) fn add_host_headers(headers: &mut HeaderMap, invocation_id: &str) {
-    headers.append(HOST_VERSION_HEADER, HeaderValue::from_static(HOST_VERSION));
-    if let Ok(id) = HeaderValue::from_str(invocation_id) {
-        headers.append(INVOCATION_ID_HEADER, id);
-    }
+    append_on_one_line(headers, HOST_VERSION_HEADER, HOST_VERSION, ", ");
+    append_on_one_line(headers, INVOCATION_ID_HEADER, invocation_id, ", ");
     let product = format!("{}/{HOST_VERSION}", protocol::USER_AGENT_PRODUCT);
-    let existing: Vec<String> = headers
-        .get_all(USER_AGENT)
+    append_on_one_line(headers, USER_AGENT, &product, " ");
+}
+
+/// `name: <existing values>, <value>` as one header line.
+fn append_on_one_line(headers: &mut HeaderMap, name: HeaderName, value: &str, separator: &str) {
+    let mut values: Vec<String> = headers
+        .get_all(&name)
         .iter()
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .map(|existing| String::from_utf8_lossy(existing.as_bytes()).into_owned())
         .collect();
-    let agent = if existing.is_empty() {
-        product
-    } else {
-        format!("{} {product}", existing.join(" "))
-    };
-    if let Ok(agent) = HeaderValue::from_str(&agent) {
-        headers.insert(USER_AGENT, agent);
+    values.push(value.to_owned());
+    if let Ok(line) = HeaderValue::from_str(&values.join(separator)) {
+        headers.insert(name, line);
     }
 }
 
@@ -55,27 +57,142 @@ pub(crate) enum SendError {
     /// Connected, but no complete response came back.
     #[error("exchanging with the handler: {0}")]
     Exchange(hyper::Error),
-    /// The host's client timeout (`functionTimeout` + 1 minute) passed.
+    /// The client's timeout passed.
     #[error("the handler did not answer within {0:?}")]
     Timeout(Duration),
+    /// A redirect the emulator cannot follow.
+    #[error("{0}")]
+    Redirect(String),
 }
 
-/// Sends `request` to `127.0.0.1:port` on a new connection and reads the
-/// whole response; `timeout` bounds everything.
-pub(crate) async fn send(
-    port: u16,
-    request: Request<Full<Bytes>>,
-    timeout: Option<Duration>,
-) -> Result<Response<Bytes>, SendError> {
-    match timeout {
-        Some(limit) => tokio::time::timeout(limit, exchange(port, request))
-            .await
-            .unwrap_or(Err(SendError::Timeout(limit))),
-        None => exchange(port, request).await,
+/// How a request body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked`, no length: how .NET sends an
+    /// `ObjectContent`, whose length it cannot compute beforehand.
+    Chunked,
+}
+
+/// The host's `HttpClient` to the handler (`DefaultHttpWorkerService`
+/// constructor): no cookies; redirects followed unless forwarding is on
+/// (up to 50, as .NET's `HttpClientHandler`); a timeout of `functionTimeout`
+/// plus a minute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostClient {
+    /// Whether 3xx answers are followed.
+    pub(crate) follow_redirects: bool,
+    /// The client timeout, per exchange.
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// .NET's `HttpClientHandler.MaxAutomaticRedirections`.
+const MAX_REDIRECTS: usize = 50;
+
+impl HostClient {
+    /// Sends `request` to `127.0.0.1:port` (on a new connection each time)
+    /// and reads the whole response, following redirects when it does.
+    pub(crate) async fn send(
+        &self,
+        port: u16,
+        request: Request<Bytes>,
+        framing: Framing,
+    ) -> Result<Response<Bytes>, SendError> {
+        let exchange = async {
+            let (mut head, mut body) = request.into_parts();
+            let mut port = port;
+            for _ in 0..=MAX_REDIRECTS {
+                let request = Request::from_parts(head.clone(), body.clone());
+                let response = exchange(port, request, framing).await?;
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|value| value.to_str().ok());
+                let status = response.status();
+                let Some(location) =
+                    location.filter(|_| self.follow_redirects && is_redirect(status))
+                else {
+                    return Ok(response);
+                };
+                let (target_port, path) = loopback_target(location, port)
+                    .ok_or_else(|| SendError::Redirect(format!(
+                        "the handler redirected to {location:?}, which the emulator follows only on 127.0.0.1"
+                    )))?;
+                // 301, 302 and 303 turn a POST into a GET without a body (303 anything but HEAD).
+                let rewrite = match status.as_u16() {
+                    303 => head.method != Method::HEAD,
+                    301 | 302 => head.method == Method::POST,
+                    _ => false,
+                };
+                if rewrite {
+                    head.method = Method::GET;
+                    body = Bytes::new();
+                    head.headers.remove(header::CONTENT_TYPE);
+                }
+                head.uri = path.parse().map_err(|_| {
+                    SendError::Redirect(format!("the handler redirected to {location:?}"))
+                })?;
+                port = target_port;
+            }
+            Err(SendError::Redirect(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )))
+        };
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or(Err(SendError::Timeout(limit))),
+            None => exchange.await,
+        }
     }
 }
 
-async fn exchange(port: u16, request: Request<Full<Bytes>>) -> Result<Response<Bytes>, SendError> {
+fn is_redirect(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 300..=303 | 307 | 308)
+}
+
+/// The port and path of a redirect target on loopback: a path, or an
+/// absolute `http://127.0.0.1[:port]` or `http://localhost[:port]` URL.
+fn loopback_target(location: &str, current_port: u16) -> Option<(u16, String)> {
+    if location.starts_with('/') {
+        return Some((current_port, location.to_owned()));
+    }
+    let uri: http::Uri = location.parse().ok()?;
+    let host = uri.host()?;
+    let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
+    (uri.scheme_str() == Some("http") && loopback).then(|| {
+        (
+            uri.port_u16().unwrap_or(80),
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        )
+    })
+}
+
+/// A body of one chunk and no declared length, so hyper sends it chunked.
+struct OneChunk(Option<Bytes>);
+
+impl hyper::body::Body for OneChunk {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .take()
+                .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+        )
+    }
+}
+
+async fn exchange(
+    port: u16,
+    request: Request<Bytes>,
+    framing: Framing,
+) -> Result<Response<Bytes>, SendError> {
     let stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(SendError::Connect)?;
@@ -84,8 +201,13 @@ async fn exchange(port: u16, request: Request<Full<Bytes>>) -> Result<Response<B
         .await
         .map_err(SendError::Exchange)?;
     let connection = tokio::spawn(connection);
+    let (head, body) = request.into_parts();
+    let body = match framing {
+        Framing::Length => Full::new(body).boxed(),
+        Framing::Chunked => OneChunk(Some(body)).boxed(),
+    };
     let response = sender
-        .send_request(request)
+        .send_request(Request::from_parts(head, body))
         .await
         .map_err(SendError::Exchange)?;
     let (head, body) = response.into_parts();
@@ -117,6 +239,17 @@ mod tests {
         assert_eq!(
             headers[INVOCATION_ID_HEADER],
             "6d9f0c4e-1b2a-4c3d-8e9f-0a1b2c3d4e5f"
+        );
+
+        let mut chosen = HeaderMap::new();
+        chosen.insert(
+            INVOCATION_ID_HEADER,
+            HeaderValue::from_static("by-the-client"),
+        );
+        add_host_headers(&mut chosen, "by-the-host");
+        assert_eq!(
+            chosen[INVOCATION_ID_HEADER], "by-the-client, by-the-host",
+            "appended on the client's line, last"
         );
 
         let mut bare = HeaderMap::new();

@@ -1,6 +1,8 @@
-//! Forward mode (`enableForwardingHttpRequest`, reference §3.3): the client's
-//! request goes to the handler as it came, and the handler's response goes
-//! back as it is.
+//! Forward mode (`enableForwardingHttpRequest`): the client's request goes
+//! to the handler as it came, and the handler's response goes back as it is
+//! (azure-functions-host at 89dc438: `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`
+//! `ToHttpRequestMessage`, `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`
+//! `ProcessHttpInAndOutInvocationRequest`).
 //!
 //! What the host changes on the way in: the query is rebuilt from the parsed
 //! collection; content headers other than `Content-Type`/`Content-Length` are
@@ -53,7 +55,7 @@ pub(crate) fn request(
     query: &Query,
     invocation_id: &str,
     handler_port: u16,
-) -> Request<Full<Bytes>> {
+) -> Request<Bytes> {
     let mut headers = HeaderMap::with_capacity(head.headers.len() + 3);
     for (name, value) in &head.headers {
         if !CONTENT_HEADERS.contains(name) && !HOP_BY_HOP.contains(name) {
@@ -74,7 +76,7 @@ pub(crate) fn request(
         Bytes::new()
     };
     client::add_host_headers(&mut headers, invocation_id);
-    let mut request = Request::new(Full::new(body));
+    let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = format!("{path}{}", query.rebuild())
         .parse()
@@ -118,8 +120,6 @@ mod tests {
         }
         builder.body(()).expect("a request").into_parts().0
     }
-
-    use hyper::body::Body as _;
 
     #[test]
     fn forwards_path_rebuilt_query_headers_and_host_headers() {
@@ -199,7 +199,7 @@ mod tests {
         assert!(!forwarded.headers().contains_key("content-type"));
         assert!(!forwarded.headers().contains_key("transfer-encoding"));
         assert_eq!(forwarded.uri(), "/Fn");
-        assert_eq!(forwarded.body().size_hint().exact(), Some(0));
+        assert!(forwarded.body().is_empty());
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! timestamp, so the level survives a pipe or a log file:
 //!
 //! ```text
-//! [2026-11-24T00:00:00.000Z] Executing 'Functions.catalog' (Reason='...', Id=...)
+//! [2026-11-24T00:00:00.000Z] Executing 'Functions.catalog-item' (Reason='...', Id=...)
 //! [2026-11-24T00:00:00.001Z] [Information] Handled APIM backend request item_id=42 ...
-//! [2026-11-24T00:00:00.002Z] [Error] Executed 'Functions.catalog' (Failed, Id=..., Duration=3ms)
+//! [2026-11-24T00:00:00.002Z] [Error] Executed 'Functions.catalog-item' (Failed, Id=..., Duration=3ms)
 //! ```
 //!
 //! (The second line is a handler's stdout line; `wasm-handler` writes its own
@@ -30,7 +30,7 @@ pub(crate) enum Level {
 impl Level {
     /// The level of a line the handler wrote to stderr: the Functions host logs
     /// them as errors, or as warnings when they contain "warn" in any case
-    /// (reference §1.2, WorkerProcess.cs).
+    /// (azure-functions-host `src/WebJobs.Script/Workers/ProcessManagement/WorkerProcess.cs`).
     pub(crate) fn of_handler_stderr(line: &str) -> Self {
         if line.to_lowercase().contains("warn") {
             Level::Warning

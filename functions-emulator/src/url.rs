@@ -124,7 +124,8 @@ impl Query {
 
     /// The query as the host rebuilds it for a forwarded request: `?` and each
     /// key once, its values joined by `,`, re-encoded; empty without parameters
-    /// (reference §3.3, `QueryHelpers.AddQueryString`).
+    /// (azure-functions-host `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`,
+    /// `QueryHelpers.AddQueryString`).
     pub(crate) fn rebuild(&self) -> String {
         let pairs: Vec<String> = self
             .joined()

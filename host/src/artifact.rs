@@ -77,6 +77,9 @@ pub(crate) struct Artifacts {
 impl Artifacts {
     /// Artifacts for `engine`, caching compiled output in `cache_dir` if given.
     pub(crate) fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> Self {
+        if let Some(dir) = &cache_dir {
+            remove_stale_temporaries(dir);
+        }
         Self {
             engine: engine.clone(),
             engine_id: engine_id(engine),
@@ -294,6 +297,32 @@ pub(crate) fn digest(bytes: &[u8]) -> String {
 
 fn digest_hex(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+/// Temporary files older than this in the cache were left by a process
+/// that was killed mid-write (the Functions host stops handlers with
+/// SIGKILL); younger ones may be another process's write in progress.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes what killed writers left in `dir`: `*.tmp` files past
+/// [`STALE_TEMPORARY`]. Best effort: a cache that cannot be listed is
+/// reported when it is written.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if path.extension().is_some_and(|extension| extension == "tmp") && stale {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// `x.cwasm` -> `x.cwasm.json`.

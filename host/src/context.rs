@@ -61,7 +61,7 @@ impl RequestContext {
     /// Reads the context from a request head.
     pub(crate) fn new(head: &request::Parts) -> Self {
         let headers = &head.headers;
-        let invocation_id = header_str(headers, &INVOCATION_ID)
+        let invocation_id = functions_host_invocation_id(headers)
             .filter(|id| valid_id(id))
             .map(str::to_owned);
         let (correlation_id, correlation_source) = correlation_id(headers);
@@ -122,7 +122,7 @@ fn correlation_id(headers: &HeaderMap) -> (String, CorrelationSource) {
             CorrelationSource::RequestId,
         ),
         (
-            header_str(headers, &INVOCATION_ID),
+            functions_host_invocation_id(headers),
             CorrelationSource::InvocationId,
         ),
     ];
@@ -197,6 +197,17 @@ fn without_function_key(query: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join("&"),
     )
+}
+
+/// The invocation id the Functions host set. In forward mode the host adds
+/// its id after any the client sent, on the same line (`client's, host's`;
+/// azure-functions-host `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`
+/// `AddHeaders`): only the last value is the host's. (In payload mode the
+/// envelope's request carries the outer POST's id alone, see `payload`.)
+fn functions_host_invocation_id(headers: &HeaderMap) -> Option<&str> {
+    let last_line = headers.get_all(&INVOCATION_ID).iter().next_back()?;
+    let line = last_line.to_str().ok()?;
+    line.rsplit(',').next().map(str::trim)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
@@ -351,6 +362,24 @@ mod tests {
         assert_eq!(generated.correlation_source, CorrelationSource::Generated);
         assert_eq!(generated.correlation_id.len(), 32);
         assert_ne!(generated.correlation_id, context(&[]).correlation_id);
+    }
+
+    #[test]
+    fn the_invocation_id_is_the_last_one_the_functions_host_appended() {
+        let ctx = context(&[(
+            "x-azure-functions-invocationid",
+            "chosen-by-a-client, 5f0b7c2e-94c3-4d51-9f4b-6b1d1fbd1e8a",
+        )]);
+        assert_eq!(
+            ctx.invocation_id.as_deref(),
+            Some("5f0b7c2e-94c3-4d51-9f4b-6b1d1fbd1e8a")
+        );
+        let ctx = context(&[
+            ("x-azure-functions-invocationid", "chosen-by-a-client"),
+            ("x-azure-functions-invocationid", "by-the-host"),
+        ]);
+        assert_eq!(ctx.invocation_id.as_deref(), Some("by-the-host"));
+        assert_eq!(ctx.correlation_id, "by-the-host");
     }
 
     #[test]

@@ -235,3 +235,62 @@ async fn compiled_output_is_cached_by_digest_and_engine() {
         200
     );
 }
+
+/// The Functions host stops a handler with SIGKILL, whatever it is doing
+/// (azure-functions-host `src/WebJobs.Script/Workers/ProcessManagement/WorkerProcess.cs`
+/// `Dispose`). Killed while it compiles into the cache, at moments spread
+/// over the compile, it never leaves an entry that is half written: the
+/// cache is written to a temporary file and renamed into place, so the next
+/// start finds a whole entry or none, and serves.
+#[tokio::test]
+async fn a_handler_killed_while_it_fills_the_cache_leaves_no_half_written_entry() {
+    let folder = folder("killed-compile");
+    let wasm = folder.join("app.wasm");
+    std::fs::copy(guests::CATALOG, &wasm).expect("copying");
+    let cache = folder.join("cache");
+    for delay_ms in (0..400).step_by(25) {
+        let mut child = Command::new(HANDLER.binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache)
+            .arg("--component")
+            .arg(&wasm)
+            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting wasm-handler");
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaping");
+        let entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        // Every entry under its final name loads (or there is none yet).
+        for entry in entries
+            .iter()
+            .filter(|e| e.extension().is_some_and(|x| x == "cwasm"))
+        {
+            let handler = HANDLER
+                .builder(&wasm)
+                .args(["--cache-dir", cache.to_str().expect("UTF-8")])
+                .start()
+                .await;
+            let line = serving_line(&handler).await;
+            assert!(
+                line.contains("origin=cache"),
+                "after a kill at {delay_ms} ms, {} did not load: {line}",
+                entry.display()
+            );
+            assert!(
+                !handler
+                    .stderr()
+                    .iter()
+                    .any(|line| line.contains("unusable cache entry")),
+                "{:?}",
+                handler.stderr()
+            );
+            // Start afresh, so the next kill lands in another compile.
+            std::fs::remove_dir_all(&cache).expect("emptying the cache");
+        }
+    }
+}

@@ -140,3 +140,87 @@ async fn sigterm_during_load_completes_every_accepted_request() {
     let status = handler.wait_for_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status}");
 }
+
+/// `wasm-handler serve` in an app folder whose host.json says `timeout`,
+/// on the plan `plan_env` describes; its exit status and stderr.
+fn serve_with_function_timeout(
+    test: &str,
+    timeout: Option<&str>,
+    plan_env: &[(&str, &str)],
+    request_timeout: &str,
+) -> (Option<i32>, String) {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{test}-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&root).expect("creating the app folder");
+    let setting = timeout.map_or(String::new(), |t| format!(r#", "functionTimeout": "{t}""#));
+    std::fs::write(
+        root.join("host.json"),
+        format!(
+            r#"{{"version": "2.0"{setting},
+                "customHandler": {{"description": {{"defaultExecutablePath": "wasm-handler"}}}}}}"#
+        ),
+    )
+    .expect("writing host.json");
+    let mut command = std::process::Command::new(HANDLER.binary());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--component"])
+        .arg(guests::CATALOG)
+        .args(["--request-timeout", request_timeout, "--function-app"])
+        .arg(&root);
+    for variable in functions_contract::PLAN_VARIABLES {
+        command.env_remove(variable);
+    }
+    command.envs(plan_env.iter().copied());
+    // The check comes before anything is compiled, so a refusal is quick; a
+    // handler that starts would serve until killed: stop it after a moment.
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning wasm-handler");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if child.try_wait().expect("waiting").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("collecting wasm-handler");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+// The Functions host enforces functionTimeout by killing the handler, every
+// request in flight with it (azure-functions-host
+// `src/WebJobs.Script/Config/ScriptJobHostOptionsSetup.cs` for the defaults,
+// `src/WebJobs.Script.WebHost/WebScriptHostExceptionHandler.cs` for the kill):
+// the handler refuses a deadline that would come after it.
+#[test]
+fn the_request_deadline_must_come_before_the_function_timeout() {
+    let (code, stderr) = serve_with_function_timeout("timeout-short", Some("00:00:20"), &[], "30s");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--request-timeout (30s) is not below the functionTimeout"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("00:00:20"), "{stderr}");
+    // Consumption's default is 5 minutes, everywhere else 30.
+    let (code, stderr) = serve_with_function_timeout(
+        "timeout-consumption",
+        None,
+        &[("WEBSITE_SKU", "Dynamic")],
+        "6m",
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("00:05:00"), "{stderr}");
+    let (code, stderr) = serve_with_function_timeout(
+        "timeout-flex",
+        None,
+        &[("WEBSITE_SKU", "FlexConsumption")],
+        "6m",
+    );
+    assert_eq!(code, None, "still serving, killed by the test: {stderr}");
+}

@@ -1,6 +1,8 @@
 //! The handler's command line, working directory and environment, as the
-//! Functions host builds them from `customHandler.description` (reference
-//! §1.1, §1.2; HttpWorkerDescription, DefaultWorkerProcessFactory).
+//! Functions host builds them from `customHandler.description`
+//! (azure-functions-host at 89dc438: `src/WebJobs.Script/Workers/Http/HttpWorkerDescription.cs`,
+//! `src/WebJobs.Script/Workers/ProcessManagement/DefaultWorkerProcessFactory.cs`,
+//! `src/WebJobs.Script/Workers/Http/Configuration/HttpWorkerOptionsSetup.cs`).
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +43,8 @@ impl HostEnvironment {
 pub(crate) struct Launch {
     /// An absolute path, or a command name looked up in `PATH`.
     pub(crate) program: PathBuf,
-    pub(crate) args: Vec<String>,
+    /// The argument string, `%NAME%` of the host's environment expanded.
+    line: String,
     pub(crate) working_directory: PathBuf,
     /// The app root, for `FUNCTIONS_APP_ROOT_PATH`.
     pub(crate) app_root: PathBuf,
@@ -59,13 +62,15 @@ impl Launch {
         let working_directory = join(root, description.working_directory.as_deref());
 
         // A relative executable that exists under the worker directory is
-        // made absolute; otherwise it is a command found in PATH.
+        // made absolute; otherwise .NET's Process resolves it: beside the
+        // host's own executable, in the host's working directory (not the
+        // handler's), then in PATH.
         let executable = expand_variables(&description.default_executable_path, &lookup);
         let candidate = worker_directory.join(&executable);
         let program = if Path::new(&executable).is_relative() && candidate.is_file() {
             candidate
         } else {
-            PathBuf::from(executable)
+            resolve_like_dotnet(&executable)
         };
 
         // The host joins everything into one argument string (the worker
@@ -78,39 +83,57 @@ impl Launch {
             line.push_str(&expand_variables(argument, &lookup));
         }
         if let Some(worker_path) = &description.default_worker_path {
-            // A relative worker path is relative to the worker directory
-            // (WorkerDescription; UNCONFIRMED for custom handlers).
-            let worker_path = worker_directory.join(expand_variables(worker_path, &lookup));
-            line.push_str(&format!(" \"{}\"", worker_path.display()));
+            // Passed as written, in quotes: a relative worker path is
+            // relative to the handler's working directory.
+            let worker_path = expand_variables(worker_path, &lookup);
+            line.push_str(&format!(" \"{worker_path}\""));
         }
         for argument in &description.worker_arguments {
             line.push(' ');
             line.push_str(&expand_variables(argument, &lookup));
         }
-        let args = split_command_line(&delete_unresolved(&line));
-
         Launch {
             program,
-            args,
+            line,
             working_directory,
             app_root: root.clone(),
             env: env.added.clone(),
         }
     }
 
-    /// The command for one launch: `port` for the handler to listen on and a
-    /// fresh worker id, in the variables current and older hosts set.
+    /// The variables the host adds for one launch: `port` for the handler to
+    /// listen on and a fresh worker id, under the names current and older
+    /// hosts use, and the app root.
+    fn launch_variables(&self, port: u16, worker_id: &str) -> [(&'static str, String); 5] {
+        [
+            (protocol::PORT_ENV, port.to_string()),
+            (protocol::WORKER_ID_ENV, worker_id.to_owned()),
+            (protocol::LEGACY_PORT_ENV, port.to_string()),
+            (protocol::LEGACY_WORKER_ID_ENV, worker_id.to_owned()),
+            (protocol::APP_ROOT_ENV, self.app_root.display().to_string()),
+        ]
+    }
+
+    /// The arguments of one launch: `%NAME%` of each launch variable
+    /// replaced (case-sensitively, as `string.Replace`), then what is left of
+    /// `%...%` deleted, then the string split into arguments
+    /// (DefaultWorkerProcessFactory.CreateWorkerProcess).
+    pub(crate) fn args(&self, port: u16, worker_id: &str) -> Vec<String> {
+        let mut line = self.line.clone();
+        for (name, value) in self.launch_variables(port, worker_id) {
+            line = line.replace(&format!("%{name}%"), &value);
+        }
+        split_command_line(&delete_unresolved(&line))
+    }
+
+    /// The command for one launch.
     pub(crate) fn command(&self, port: u16, worker_id: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(&self.program);
         command
-            .args(&self.args)
+            .args(self.args(port, worker_id))
             .current_dir(&self.working_directory)
             .envs(self.env.iter().map(|(name, value)| (name, value)))
-            .env(protocol::PORT_ENV, port.to_string())
-            .env(protocol::WORKER_ID_ENV, worker_id)
-            .env(protocol::LEGACY_PORT_ENV, port.to_string())
-            .env(protocol::LEGACY_WORKER_ID_ENV, worker_id)
-            .env(protocol::APP_ROOT_ENV, &self.app_root);
+            .envs(self.launch_variables(port, worker_id));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with(OWN_VARIABLE_PREFIX) {
                 command.env_remove(name);
@@ -119,10 +142,10 @@ impl Launch {
         command
     }
 
-    /// The command line, for the console.
-    pub(crate) fn display(&self) -> String {
+    /// The command line of one launch, for the console.
+    pub(crate) fn display(&self, port: u16, worker_id: &str) -> String {
         std::iter::once(self.program.display().to_string())
-            .chain(self.args.iter().cloned())
+            .chain(self.args(port, worker_id))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -143,14 +166,50 @@ pub(crate) fn expand_variables(text: &str, lookup: &dyn Fn(&str) -> Option<Strin
     replace_tokens(text, |name| lookup(name).filter(|_| !name.is_empty()))
 }
 
-/// Deletes `%name%` tokens that expansion left behind
-/// (DefaultWorkerProcessFactory.SanitizeExpandedArgument; the exact token
-/// pattern is UNCONFIRMED: here a name of one or more characters that are
-/// neither `%` nor white space).
+/// Deletes what `SanitizeExpandedArgument` deletes after expansion: every
+/// match of `%(.+?)%` in the whole argument string, spaces and argument
+/// boundaries included (`["50%", "x%"]` leaves `" 50"`).
 pub(crate) fn delete_unresolved(text: &str) -> String {
-    replace_tokens(text, |name| {
-        (!name.is_empty() && !name.contains(char::is_whitespace)).then(String::new)
-    })
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('%') {
+        let after = &rest[start + 1..];
+        // `.+?`: at least one character before the closing `%`.
+        match after.char_indices().skip(1).find(|&(_, c)| c == '%') {
+            Some((end, _)) if !after.is_empty() => {
+                out.push_str(&rest[..start]);
+                rest = &after[end + 1..];
+            }
+            _ => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `Process.Start`'s lookup of a relative program (dotnet/runtime
+/// `Process.Unix.cs` `ResolvePath`): beside this process's executable, in
+/// its working directory, then in `PATH`; a path with a `/` is taken as it is.
+fn resolve_like_dotnet(program: &str) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_absolute() || program.contains('/') {
+        return path.to_owned();
+    }
+    let beside_host = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(program)));
+    let in_cwd = std::env::current_dir().ok().map(|dir| dir.join(program));
+    let in_path = std::env::var_os("PATH").into_iter().flat_map(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .collect::<Vec<_>>()
+    });
+    beside_host
+        .into_iter()
+        .chain(in_cwd)
+        .chain(in_path)
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| path.to_owned())
 }
 
 /// Replaces each `%name%` for which `replace` gives a text. A `%` that does
@@ -258,9 +317,14 @@ mod tests {
             "--component catalog.wasm %MISSING% 100%"
         );
         assert_eq!(expand_variables("%A%COMPONENT%", &lookup), "%Acatalog.wasm");
+        assert_eq!(delete_unresolved(" --a %MISSING% --b"), " --a  --b");
+        // `%(.+?)%` across arguments: `% of 50%` is a match too.
+        assert_eq!(delete_unresolved(" --b 100% of 50%"), " --b 100");
+        assert_eq!(delete_unresolved(" 50% x%"), " 50");
         assert_eq!(
-            delete_unresolved(" --a %MISSING% --b 100% of 50%"),
-            " --a  --b 100% of 50%"
+            delete_unresolved(" a%%b"),
+            " a%%b",
+            "an empty name is no match"
         );
     }
 
@@ -302,16 +366,16 @@ mod tests {
         std::fs::remove_dir_all(&root).expect("cleanup");
         assert_eq!(launch.program, root.join("bin/handler"));
         assert_eq!(launch.working_directory, root.join("work"));
-        let worker_path = root.join("bin/server.js").display().to_string();
         assert_eq!(
-            launch.args,
+            launch.args(7000, "w"),
             [
                 "serve",
                 "--component",
                 "catalog.wasm",
-                worker_path.as_str(),
+                "server.js",
                 "--verbose"
-            ]
+            ],
+            "the worker path as written, for the handler's working directory"
         );
         assert_eq!(
             launch.env,
@@ -326,8 +390,29 @@ mod tests {
             json!({"defaultExecutablePath": "python3", "workingDirectory": ""}),
         );
         let launch = Launch::new(&app, &HostEnvironment::default());
-        assert_eq!(launch.program, PathBuf::from("python3"));
+        assert!(
+            launch.program.ends_with("python3") && launch.program.is_file(),
+            "found in PATH: {}",
+            launch.program.display()
+        );
         assert_eq!(launch.working_directory, PathBuf::from("/nonexistent-app"));
-        assert!(launch.args.is_empty());
+        assert!(launch.args(7000, "w").is_empty());
+    }
+
+    #[test]
+    fn the_launch_variables_expand_in_the_arguments_and_nothing_else_survives() {
+        let app = app(
+            Path::new("/app"),
+            json!({
+                "defaultExecutablePath": "/bin/handler",
+                "arguments": ["--port", "%FUNCTIONS_CUSTOMHANDLER_PORT%", "--id=%functions_customhandler_worker_id%"],
+            }),
+        );
+        let launch = Launch::new(&app, &HostEnvironment::default());
+        assert_eq!(
+            launch.args(7000, "w-1"),
+            ["--port", "7000", "--id="],
+            "the replacement is case-sensitive; the rest is deleted"
+        );
     }
 }

@@ -1,16 +1,20 @@
-//! What the host does when the handler exits (reference §1.3,
-//! WorkerProcess.OnProcessExited, HttpFunctionInvocationDispatcher): exit code
-//! 0 closes the worker without a restart; 200 asks for a restart; anything
-//! else, a failed start or a readiness timeout is an error, and the third
-//! error within 30 minutes shuts the host down.
+//! What the host does when the handler exits (azure-functions-host at
+//! 89dc438: `src/WebJobs.Script/Workers/ProcessManagement/WorkerProcess.cs`
+//! `OnProcessExited`, `src/WebJobs.Script/Workers/Http/HttpFunctionInvocationDispatcher.cs`
+//! `AddOrUpdateErrorBucket`, `RestartWorkerChannel`): exit code 0 closes the
+//! worker without a restart; 200 asks for a restart; any other exit, a failed
+//! readiness wait or a readiness timeout is an error event. The error count is
+//! cleared only by an error that comes more than 30 minutes after the one
+//! before it, and the third error in a row shuts the host down: a handler
+//! that crashes every 20 minutes stops the app at its third crash.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Errors tolerated within [`ERROR_WINDOW`] before the host gives up.
+/// Errors in a row before the host gives up (`ErrorEventsThreshold`).
 pub(crate) const MAX_ERRORS: usize = 3;
-/// The window errors are counted in.
-pub(crate) const ERROR_WINDOW: Duration = Duration::from_secs(30 * 60);
+/// A gap longer than this between two errors starts the count again
+/// (`WorkerRestartErrorIntervalThresholdInMinutes`).
+pub(crate) const ERROR_GAP: Duration = Duration::from_secs(30 * 60);
 /// What the host logs when it gives up.
 pub(crate) const RETRIES_EXCEEDED: &str =
     "Exceeded http worker restart retry count. Shutting down Functions Host";
@@ -20,20 +24,22 @@ pub(crate) const RETRIES_EXCEEDED: &str =
 pub(crate) enum Decision {
     /// Exit code 0: leave it stopped.
     Stay,
-    /// Start it again (`errors` errors in the window so far; 0 for exit code 200).
+    /// Start it again (`errors` errors in the count so far; 0 for exit code 200).
     Restart { errors: usize },
     /// Too many errors: shut the host down.
     ShutDown,
 }
 
-/// Error events in the window.
+/// The error events counted so far: how many, and when the last one came.
 #[derive(Debug, Default)]
 pub(crate) struct RestartPolicy {
-    errors: VecDeque<Instant>,
+    errors: usize,
+    last: Option<Instant>,
 }
 
 impl RestartPolicy {
-    /// The handler exited with `code` (`None`: killed by a signal).
+    /// The handler exited with `code` (`None`: killed by a signal, which
+    /// .NET reports as 128 + the signal's number).
     pub(crate) fn exited(&mut self, code: Option<i32>, now: Instant) -> Decision {
         match code {
             Some(0) => Decision::Stay,
@@ -44,19 +50,19 @@ impl RestartPolicy {
 
     /// An error event: a crash, a failed start or a readiness timeout.
     pub(crate) fn error(&mut self, now: Instant) -> Decision {
-        while self
-            .errors
-            .front()
-            .is_some_and(|first| now.duration_since(*first) > ERROR_WINDOW)
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) > ERROR_GAP)
         {
-            self.errors.pop_front();
+            self.errors = 0;
         }
-        self.errors.push_back(now);
-        if self.errors.len() >= MAX_ERRORS {
+        self.errors += 1;
+        self.last = Some(now);
+        if self.errors >= MAX_ERRORS {
             Decision::ShutDown
         } else {
             Decision::Restart {
-                errors: self.errors.len(),
+                errors: self.errors,
             }
         }
     }
@@ -66,8 +72,12 @@ impl RestartPolicy {
 mod tests {
     use super::*;
 
+    fn minutes(n: u64) -> Duration {
+        Duration::from_secs(n * 60)
+    }
+
     #[test]
-    fn the_third_error_in_the_window_shuts_the_host_down() {
+    fn the_third_error_in_a_row_shuts_the_host_down() {
         let start = Instant::now();
         let mut policy = RestartPolicy::default();
         assert_eq!(
@@ -96,13 +106,31 @@ mod tests {
     }
 
     #[test]
-    fn errors_older_than_the_window_are_forgotten() {
+    fn errors_20_minutes_apart_stop_the_host_at_the_third() {
+        // Counting in a window of 30 minutes from the first error would allow
+        // this forever: the host counts a chain whose links are under 30 minutes.
+        let start = Instant::now();
+        let mut policy = RestartPolicy::default();
+        assert_eq!(policy.error(start), Decision::Restart { errors: 1 });
+        assert_eq!(
+            policy.error(start + minutes(20)),
+            Decision::Restart { errors: 2 }
+        );
+        assert_eq!(policy.error(start + minutes(40)), Decision::ShutDown);
+    }
+
+    #[test]
+    fn a_gap_over_30_minutes_starts_the_count_again() {
         let start = Instant::now();
         let mut policy = RestartPolicy::default();
         policy.error(start);
-        policy.error(start + Duration::from_secs(60));
-        let later = start + ERROR_WINDOW + Duration::from_secs(1);
-        assert_eq!(policy.error(later), Decision::Restart { errors: 2 });
-        assert_eq!(policy.error(later), Decision::ShutDown);
+        policy.error(start + minutes(1));
+        let later = start + minutes(1) + ERROR_GAP + Duration::from_secs(1);
+        assert_eq!(policy.error(later), Decision::Restart { errors: 1 });
+        assert_eq!(
+            policy.error(later + minutes(29)),
+            Decision::Restart { errors: 2 }
+        );
+        assert_eq!(policy.error(later + minutes(29)), Decision::ShutDown);
     }
 }

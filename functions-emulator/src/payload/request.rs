@@ -1,4 +1,6 @@
-//! The invocation request of payload mode (reference §3.1):
+//! The invocation request of payload mode (azure-functions-host
+//! `src/WebJobs.Script/Workers/MessageExtensions/HttpScriptInvocationContextExtensions.cs`
+//! and `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`):
 //! `{"Data": {"<trigger>": <the HTTP request>}, "Metadata": {...}}`.
 
 use std::time::SystemTime;

@@ -1,11 +1,11 @@
-//! Inline route constraints (`{id:int}`), checked as ASP.NET Core checks them:
-//! invariant culture, surrounding white space allowed where .NET's `TryParse`
-//! allows it.
+//! Inline route constraints (`{id:int}`), checked as ASP.NET Core checks them
+//! (dotnet/aspnetcore `src/Http/Routing/src/Constraints/`): invariant culture,
+//! surrounding white space allowed where .NET's `TryParse` allows it.
 
 use functions_contract::json;
 
 /// A constraint the emulator understands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Constraint {
     Int,
     Long,
@@ -23,13 +23,26 @@ pub(crate) enum Constraint {
     MinLength(usize),
     MaxLength(usize),
     Required,
+    /// `regex(...)`: `RegexRouteConstraint` matches without case and without
+    /// anchoring (a pattern must say `^...$` to match the whole value).
+    Regex(regex::Regex),
+}
+
+impl PartialEq for Constraint {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Constraint::Regex(a), Constraint::Regex(b)) => a.as_str() == b.as_str(),
+            _ => format!("{self:?}") == format!("{other:?}"),
+        }
+    }
 }
 
 /// What a constraint's text turned out to be.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Parsed {
     Known(Constraint),
-    /// Not understood (`regex(...)`, `datetime`, custom constraints): the
+    /// Not understood (`datetime`, custom constraints, a regex the Rust
+    /// `regex` crate cannot compile, such as one with look-around): the
     /// emulator warns and does not check it.
     Unknown(String),
 }
@@ -37,6 +50,20 @@ pub(crate) enum Parsed {
 impl Constraint {
     /// Parses `int`, `min(1)`, `range(1,9)` and the like.
     pub(crate) fn parse(text: &str) -> Parsed {
+        if let Some(pattern) = text
+            .strip_prefix("regex(")
+            .or_else(|| text.strip_prefix("REGEX("))
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            // RegexRouteConstraint: IgnoreCase | CultureInvariant, IsMatch.
+            return regex::RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .map_or_else(
+                    |_| Parsed::Unknown(text.to_owned()),
+                    |regex| Parsed::Known(Constraint::Regex(regex)),
+                );
+        }
         let (name, args) = match text.split_once('(') {
             Some((name, rest)) => match rest.strip_suffix(')') {
                 Some(args) => (name, Some(args)),
@@ -105,6 +132,7 @@ impl Constraint {
             Constraint::MinLength(min) => length >= *min,
             Constraint::MaxLength(max) => length <= *max,
             Constraint::Required => !value.is_empty(),
+            Constraint::Regex(regex) => regex.is_match(value),
         }
     }
 }
@@ -169,10 +197,19 @@ mod tests {
     }
 
     #[test]
+    fn regexes_match_without_case_and_without_anchors() {
+        let id = known("regex(^[1-9][0-9]{0,8}$)");
+        assert!(id.accepts("42") && !id.accepts("042") && !id.accepts("health"));
+        let letters = known("regex(ab)");
+        assert!(letters.accepts("xABy"), "not anchored, any case");
+    }
+
+    #[test]
     fn unknown_constraints_are_reported_not_checked() {
         assert_eq!(
-            Constraint::parse("regex(^a$)"),
-            Parsed::Unknown("regex(^a$)".to_owned())
+            Constraint::parse("regex(^(?!health$))"),
+            Parsed::Unknown("regex(^(?!health$))".to_owned()),
+            "look-around is .NET's, not the regex crate's"
         );
         assert_eq!(
             Constraint::parse("datetime"),

@@ -1,8 +1,11 @@
-//! ASP.NET Core route templates, as function.json `route` values use them:
+//! ASP.NET Core route templates, as function.json `route` values use them
+//! (dotnet/aspnetcore `src/Http/Routing/src/Patterns/RoutePatternParser.cs`):
 //! literal segments (matched case-insensitively), `{name}`, inline
 //! constraints `{name:int}`, optional `{name?}`, defaults `{name=value}` and
-//! catch-all `{*name}` / `{**name}` as the last segment. Segments that mix
-//! literals and parameters (`{a}.{b}`) are not supported.
+//! catch-all `{*name}` / `{**name}` as the last segment. A brace that is
+//! part of the text is doubled: `{{` and `}}`, so a regex constraint writes
+//! `{id:regex(^[0-9]{{1,9}}$)}`. Segments that mix literals and parameters
+//! (`{a}.{b}`) are not supported.
 
 use super::constraint::{Constraint, Parsed};
 use crate::url;
@@ -23,8 +26,6 @@ enum Segment {
 struct Parameter {
     name: String,
     constraints: Vec<Constraint>,
-    /// Constraints written but not understood; only counted for precedence.
-    unknown_constraints: usize,
     optional: bool,
     default: Option<String>,
     catch_all: bool,
@@ -51,17 +52,23 @@ pub(crate) enum TemplateError {
     OptionalWithDefault(String),
     #[error("optional parameter {0:?} must not be followed by required segments")]
     OptionalNotLast(String),
+    #[error("segment {0:?} has a brace that is neither doubled nor part of a parameter")]
+    UnescapedBrace(String),
 }
 
 impl RouteTemplate {
     /// Parses `text` (a leading `/` or `~/` is ignored). The warnings name
     /// constraints the emulator does not check.
     pub(crate) fn parse(text: &str) -> Result<(Self, Vec<String>), TemplateError> {
-        let text = text.trim_start_matches('~').trim_start_matches('/');
+        // RoutePatternParser.TrimPrefix: one leading "~/" or "/".
+        let text = text
+            .strip_prefix("~/")
+            .or_else(|| text.strip_prefix('/'))
+            .unwrap_or(text);
         let mut segments = Vec::new();
         let mut warnings = Vec::new();
         if !text.is_empty() {
-            for raw in text.split('/') {
+            for raw in split_segments(text) {
                 segments.push(parse_segment(raw, &mut warnings)?);
             }
         }
@@ -137,23 +144,24 @@ impl RouteTemplate {
         (path.len() <= self.segments.len()).then_some(values)
     }
 
-    /// ASP.NET Core's inbound precedence, one digit per segment: literal 1,
-    /// constrained parameter 2, parameter 3, constrained catch-all 4,
-    /// catch-all 5. Lower sorts first, so `catalog/health` is tried before
-    /// `catalog/{item_id}` (RoutePrecedence.ComputeInbound).
-    pub(crate) fn precedence(&self) -> Vec<u8> {
-        self.segments
-            .iter()
-            .map(|segment| match segment {
-                Segment::Literal(_) => 1,
-                Segment::Parameter(parameter) => {
-                    let constrained =
-                        !parameter.constraints.is_empty() || parameter.unknown_constraints > 0;
-                    let digit = if parameter.catch_all { 5 } else { 3 };
-                    if constrained { digit - 1 } else { digit }
+    /// The path this template matches and nothing else, when every segment
+    /// is literal (`api/catalog/health` -> `/api/catalog/health`).
+    pub(crate) fn literal_path(&self) -> Option<String> {
+        let mut path = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(literal) => {
+                    path.push('/');
+                    path.push_str(literal);
                 }
-            })
-            .collect()
+                Segment::Parameter(_) => return None,
+            }
+        }
+        Some(if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        })
     }
 }
 
@@ -176,22 +184,74 @@ impl Parameter {
     }
 }
 
+/// The template's segments: split at each `/` outside a parameter.
+fn split_segments(text: &str) -> Vec<&str> {
+    let mut segments = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'{' | b'}' if bytes.get(index + 1) == Some(&bytes[index]) => index += 1,
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b'/' if depth == 0 => {
+                segments.push(&text[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    segments.push(&text[start..]);
+    segments
+}
+
+/// A segment's text with `{{` and `}}` made single, or `None` when it has
+/// a single brace.
+fn unescape(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '}' if chars.peek() == Some(&c) => {
+                chars.next();
+                out.push(c);
+            }
+            '{' | '}' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 fn parse_segment(raw: &str, warnings: &mut Vec<String>) -> Result<Segment, TemplateError> {
     if raw.is_empty() {
         return Err(TemplateError::EmptySegment);
     }
-    let Some(inner) = raw
-        .strip_prefix('{')
-        .and_then(|rest| rest.strip_suffix('}'))
-    else {
-        if raw.contains(['{', '}']) {
-            return Err(TemplateError::ComplexSegment(raw.to_owned()));
-        }
-        return Ok(Segment::Literal(raw.to_owned()));
-    };
-    if inner.contains(['{', '}']) {
-        return Err(TemplateError::ComplexSegment(raw.to_owned()));
+    // A parameter is the whole segment: `{` (not `{{`) to its last `}`.
+    let opens_parameter = raw.starts_with('{') && !raw.starts_with("{{");
+    let complex = || TemplateError::ComplexSegment(raw.to_owned());
+    if !opens_parameter {
+        return match unescape(raw) {
+            Some(literal) => Ok(Segment::Literal(literal)),
+            None if raw.replace("{{", "").contains('{') => Err(complex()),
+            None => Err(TemplateError::UnescapedBrace(raw.to_owned())),
+        };
     }
+    if !raw.ends_with('}') {
+        return Err(complex());
+    }
+    let inner = &raw[1..raw.len() - 1];
+    let inner = match unescape(inner) {
+        Some(inner) => inner,
+        // `{a}.{b}`: a parameter closes and another opens in one segment.
+        None if inner.replace("}}", "").find('}') < inner.replace("{{", "").rfind('{') => {
+            return Err(complex());
+        }
+        None => return Err(TemplateError::UnescapedBrace(raw.to_owned())),
+    };
+    let inner = inner.as_str();
     let (catch_all, inner) = match inner.strip_prefix("**").or_else(|| inner.strip_prefix('*')) {
         Some(rest) => (true, rest),
         None => (false, inner),
@@ -203,13 +263,11 @@ fn parse_segment(raw: &str, warnings: &mut Vec<String>) -> Result<Segment, Templ
     }
     let mut rest = &inner[name_end..];
     let mut constraints = Vec::new();
-    let mut unknown_constraints = 0;
     while let Some(after_colon) = rest.strip_prefix(':') {
         let end = constraint_end(after_colon);
         match Constraint::parse(&after_colon[..end]) {
             Parsed::Known(constraint) => constraints.push(constraint),
             Parsed::Unknown(text) => {
-                unknown_constraints += 1;
                 warnings.push(format!(
                     "route constraint {text:?} of parameter {name:?} is not supported by the emulator and is not checked"
                 ));
@@ -228,7 +286,6 @@ fn parse_segment(raw: &str, warnings: &mut Vec<String>) -> Result<Segment, Templ
     Ok(Segment::Parameter(Parameter {
         name: name.to_owned(),
         constraints,
-        unknown_constraints,
         optional,
         default,
         catch_all,
@@ -325,24 +382,39 @@ mod tests {
     }
 
     #[test]
-    fn precedence_prefers_literals_then_constraints_then_catch_alls() {
-        let health = template("api/catalog/health").precedence();
-        let constrained = template("api/catalog/{id:int}").precedence();
-        let item = template("api/catalog/{item_id}").precedence();
-        let rest = template("api/catalog/{*rest}").precedence();
-        assert!(health < constrained && constrained < item && item < rest);
+    fn regex_constraints_write_their_braces_doubled() {
+        let id = "api/catalog/{item_id:regex(^[1-9][0-9]{{0,8}}$)}";
+        assert!(matches(id, "/api/catalog/42").is_some());
+        assert!(matches(id, "/api/catalog/health").is_none());
+        assert!(matches(id, "/api/catalog/1234567890").is_none());
+        // A `/` inside a constraint does not split the template.
+        assert!(matches("api/{p:regex(^a(/b)?$)}", "/api/a").is_some());
+        assert!(matches!(
+            RouteTemplate::parse("api/{id:regex(^[0-9]{3}$)}"),
+            Err(TemplateError::UnescapedBrace(_))
+        ));
         assert_eq!(
-            template("api/catalog/{x:regex(^a$)}").precedence(),
-            constrained
+            template("api/{{literal}}").literal_path().as_deref(),
+            Some("/api/{literal}")
         );
+    }
+
+    #[test]
+    fn literal_paths_are_those_of_templates_without_parameters() {
+        assert_eq!(
+            template("api/catalog/health").literal_path().as_deref(),
+            Some("/api/catalog/health")
+        );
+        assert_eq!(template("api/catalog/{item_id}").literal_path(), None);
+        assert_eq!(template("").literal_path().as_deref(), Some("/"));
     }
 
     #[test]
     fn unknown_constraints_warn_and_are_not_checked() {
         let (template, warnings) =
-            RouteTemplate::parse("api/{d:datetime}/{x:regex(^(a|b)$)}").expect("valid");
+            RouteTemplate::parse("api/{d:datetime}/{x:regex(^(?!a)$)}").expect("valid");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[1].contains("regex(^(a|b)$)"), "{warnings:?}");
+        assert!(warnings[1].contains("regex(^(?!a)$)"), "{warnings:?}");
         assert!(template.matches(&path_segments("/api/today/zzz")).is_some());
     }
 

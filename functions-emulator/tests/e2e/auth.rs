@@ -16,7 +16,7 @@ async fn keys_are_checked_only_with_enable_auth() {
             "--master-key",
             "master-secret",
             "--function-key",
-            "catalog=catalog-secret",
+            "catalog-item=catalog-secret",
         ],
     )
     .await;
@@ -65,7 +65,7 @@ async fn keys_are_checked_only_with_enable_auth() {
     // Refused requests are never invoked (the console is read as it comes:
     // wait for the last invocation's line first).
     emulator
-        .wait_for_line(|line| line.contains("Executed 'Functions.health' (Succeeded"))
+        .wait_for_line(|line| line.contains("Executed 'Functions.catalog-health' (Succeeded"))
         .await;
     assert_eq!(emulator.invocations(), 6);
     // Keys given on the command line are not printed.

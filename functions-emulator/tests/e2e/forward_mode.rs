@@ -1,4 +1,8 @@
-//! Forward mode with the real function app, `wasm-handler` and components.
+//! Forward mode with the real function app, `wasm-handler` and components,
+//! routed as the Functions host routes (functions in name order, the first
+//! match wins) and forwarded as it forwards (azure-functions-host
+//! `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`,
+//! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`).
 
 use test_harness::guests;
 
@@ -24,8 +28,8 @@ async fn the_catalog_is_served_as_func_start_serves_it() {
     assert_eq!(
         listed,
         [
-            format!("  catalog: [GET] http://localhost:{port}/api/catalog/{{item_id}}"),
-            format!("  health: [GET] http://localhost:{port}/api/catalog/health"),
+            format!("  catalog-health: [GET] http://localhost:{port}/api/catalog/health"),
+            format!("  catalog-item: [GET] http://localhost:{port}/api/catalog/{{item_id}}"),
             format!("  openapi: [GET] http://localhost:{port}/api/openapi.json"),
         ]
     );
@@ -38,10 +42,10 @@ async fn the_catalog_is_served_as_func_start_serves_it() {
     assert_eq!(body["sku"], "LIG-0042");
     let etag = item.header("etag").expect("an ETag");
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
-    let id = emulator.invocation_id("catalog", &[]).await;
+    let id = emulator.invocation_id("catalog-item", &[]).await;
     assert_eq!(item.header("x-correlation-id"), Some(id.as_str()));
     assert_eq!(body["correlation_id"], id.as_str());
-    let executed = format!("Executed 'Functions.catalog' (Succeeded, Id={id}, Duration=");
+    let executed = format!("Executed 'Functions.catalog-item' (Succeeded, Id={id}, Duration=");
     emulator
         .wait_for_line(|line| line.contains(&executed))
         .await;
@@ -58,11 +62,12 @@ async fn the_catalog_is_served_as_func_start_serves_it() {
         "{handled}"
     );
 
-    // The literal route wins over catalog/{item_id}; literals match in any case.
+    // catalog-health comes before catalog-item by name, so its literal route
+    // is tried first; literals match in any case.
     let health = emulator.get("/api/Catalog/HEALTH").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
-    let health_id = emulator.invocation_id("health", &[]).await;
+    let health_id = emulator.invocation_id("catalog-health", &[]).await;
     assert_eq!(health.header("x-correlation-id"), Some(health_id.as_str()));
 
     // No function: 404 with an empty body, and no invocation.
@@ -82,20 +87,21 @@ async fn the_catalog_is_served_as_func_start_serves_it() {
     }
     assert_eq!(emulator.invocations(), 2);
 
-    // SIGTERM: the handler is stopped with SIGTERM and the emulator exits 0.
+    // A malformed id reaches the catalog, whose 400 problem comes back.
+    let malformed = emulator.get("/api/catalog/abc").await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(
+        malformed.header("content-type"),
+        Some("application/problem+json")
+    );
+
+    // SIGTERM: the emulator kills the handler, as the Functions host does, and exits 0.
     let handler_port = handler_port(&emulator.console());
     let status = emulator.stop().await;
     assert!(status.success(), "{status}");
-    // Console lines are read as they come: the last one first, then the rest.
     emulator
-        .wait_for_line(|line| line.ends_with("] The handler stopped: exit status: 0."))
+        .wait_for_line(|line| line.contains("Stopping the handler (SIGKILL"))
         .await;
-    let console = emulator.console();
-    assert!(
-        console
-            .iter()
-            .any(|line| line.ends_with("] Stopping the handler (SIGTERM)."))
-    );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", handler_port)).is_err(),
         "the handler still listens on {handler_port}"
@@ -145,7 +151,10 @@ async fn forwarded_requests_carry_path_query_and_host_headers() {
             .map(|pair| pair[1].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    assert_eq!(header("x-azure-functions-invocationid"), [id]);
+    assert_eq!(
+        header("x-azure-functions-invocationid"),
+        std::slice::from_ref(&id)
+    );
     assert_eq!(header("x-azure-functions-hostversion"), ["4.1037.0.0"]);
     assert_eq!(
         header("user-agent"),
@@ -157,6 +166,47 @@ async fn forwarded_requests_carry_path_query_and_host_headers() {
         header("content-language").is_empty(),
         "content headers are dropped"
     );
+
+    // A client's own invocation id stays, and the host's goes after it on
+    // the same line (HttpHeaders.Add).
+    let response = emulator
+        .send(
+            "GET",
+            "/api/echo/x",
+            &[("x-azure-functions-invocationid", "chosen-by-the-client")],
+            "",
+        )
+        .await;
+    let second = emulator
+        .invocation_id("echo", std::slice::from_ref(&id))
+        .await;
+    let echoed = response.json();
+    let ids: Vec<&str> = echoed["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|pair| pair[0] == "x-azure-functions-invocationid")
+        .filter_map(|pair| pair[1].as_str())
+        .collect();
+    assert_eq!(ids, [format!("chosen-by-the-client, {second}")]);
+
+    // A body sent chunked fails before the handler is asked: 500, empty.
+    let invocations = emulator.invocations();
+    let chunked = test_harness::http::send_chunked(
+        emulator.port(),
+        "/api/echo/chunked",
+        vec![bytes::Bytes::from_static(b"part")].into(),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(chunked.status, 500);
+    assert!(chunked.body.is_empty());
+    emulator
+        .wait_for_line(|line| {
+            line.contains("'Transfer-Encoding: chunked' header can not be used when content object is not specified.")
+        })
+        .await;
+    assert_eq!(emulator.invocations(), invocations + 1);
 
     // wasm-handler logs the guest's stderr as warnings on its stderr; the
     // host logs stderr lines that mention "warn" at Warning.

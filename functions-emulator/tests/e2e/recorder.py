@@ -3,14 +3,23 @@
 Launched by the emulator as a custom handler: it listens on
 $FUNCTIONS_CUSTOMHANDLER_PORT, answers the readiness poll (GET /), appends every
 invocation request it receives to recorded.jsonl in its working directory, and
-answers with a fixed payload-mode result. POST /fails answers 500 and
-POST /garbage answers 200 with a body that is not JSON. At start-up it writes
+answers with a fixed payload-mode result. Some functions answer otherwise:
+
+- /fails: 500 with the result (the host drops it, Logs included);
+- /garbage: 200 with a body that is not JSON;
+- /text: the result typed text/plain, which the host cannot read;
+- /empty: 200 with no body, and /null: 200 with `null`: no result at all;
+- /moved: 302 to /moved-here, which answers the result (the host follows);
+- /slow: the result after 3 seconds.
+
+Bodies arrive chunked, as the Functions host sends them. At start-up it writes
 what it was launched with to launch.json.
 """
 
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ANSWER = {
@@ -40,15 +49,24 @@ class Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):
-        self.answer(200, "ready", "text/plain")
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    return body
+                body += chunk
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = self.read_body()
         record = {
             "path": self.path,
             "headers": {name.lower(): value for name, value in self.headers.items()},
-            "body": json.loads(body),
+            "body": json.loads(body) if body else None,
         }
         with open("recorded.jsonl", "a") as recorded:
             recorded.write(json.dumps(record) + "\n")
@@ -56,8 +74,31 @@ class Recorder(BaseHTTPRequestHandler):
             self.answer(500, json.dumps(ANSWER))
         elif self.path == "/garbage":
             self.answer(200, "this is not JSON")
+        elif self.path == "/text":
+            self.answer(200, json.dumps(ANSWER), "text/plain")
+        elif self.path == "/empty":
+            self.answer(200, "")
+        elif self.path == "/null":
+            self.answer(200, "null")
+        elif self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/moved-here")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(3)
+            self.answer(200, json.dumps(ANSWER))
         else:
             self.answer(200, json.dumps(ANSWER))
+
+    def do_GET(self):
+        if self.path == "/moved-here":
+            # A redirected POST arrives as a GET (302), with no body.
+            with open("recorded.jsonl", "a") as recorded:
+                recorded.write(json.dumps({"path": self.path, "method": "GET"}) + "\n")
+            self.answer(200, json.dumps(ANSWER))
+        else:
+            self.answer(200, "ready", "text/plain")
 
 
 names = [

@@ -133,8 +133,12 @@ impl Emulator {
             .arg("--port")
             .arg(port.to_string())
             .args(args)
-            .env_remove("FUNCTIONS_EMULATOR_PORT")
-            .envs(env.iter().copied());
+            .env_remove("FUNCTIONS_EMULATOR_PORT");
+        // The plan is the test's choice, not the machine's.
+        for variable in functions_contract::PLAN_VARIABLES {
+            command.env_remove(variable);
+        }
+        command.envs(env.iter().copied());
         Emulator {
             process: HandlerProcess::launch(command, port).await,
         }
@@ -202,10 +206,25 @@ impl Emulator {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
+        Emulator::send_to(self.port(), method, path, headers, body).await
+    }
+
+    /// `GET path` of the emulator on `port`, for a task of its own.
+    pub async fn get_on(port: u16, path: &str) -> Response {
+        Emulator::send_to(port, "GET", path, &[], "").await
+    }
+
+    async fn send_to(
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
         let mut request = ::http::Request::builder()
             .method(method)
             .uri(path)
-            .header("host", format!("localhost:{}", self.port()));
+            .header("host", format!("localhost:{port}"));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -215,7 +234,7 @@ impl Emulator {
         let request = request
             .body(Bytes::from(body.to_owned()))
             .expect("a valid request");
-        http::send(self.port(), request)
+        http::send(port, request)
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }

@@ -80,11 +80,11 @@ async fn the_package_unpacks_into_an_app_the_functions_host_serves() {
     assert_eq!(
         names,
         [
+            "catalog-health/function.json",
+            "catalog-item/function.json",
             "catalog.cwasm",
             "catalog.cwasm.json",
             "catalog.wasm",
-            "catalog/function.json",
-            "health/function.json",
             "host.json",
             "openapi/function.json",
             "wasm-handler",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use functions_contract::{AppConfig, protocol};
+use functions_contract::{AppConfig, HostingPlan, protocol, timespan};
 use wasmtime::error::Context as _;
 
 use crate::component::Loader;
@@ -151,6 +151,10 @@ impl ServeCommand {
     async fn serve(self) -> wasmtime::Result<()> {
         let address = listen_address(self.listen)?;
         let limits = self.limits.to_limits()?;
+        let app = function_app(self.function_app.as_deref());
+        if let Some(app) = &app {
+            check_deadline_against_function_timeout(limits.request_timeout, app)?;
+        }
         let grants = Grants::from_allowlists(&self.grants.env, &self.grants.outgoing_http)?;
         let engine = engine::build(EngineLimits {
             max_instances: limits.max_instances,
@@ -195,7 +199,7 @@ impl ServeCommand {
             );
         }
         tracing::info!("Listening on http://{}", listener.local_addr()?);
-        let payload = payload_functions(self.function_app.as_deref());
+        let payload = payload_functions(app.as_ref());
         let handler = Arc::new(Handler::new(registry, limits.clone(), dispatcher, payload));
         server::run(
             listener,
@@ -227,30 +231,65 @@ impl LimitOptions {
     }
 }
 
-/// The app's payload-mode functions. Without a `host.json`, or with one the
-/// Functions host could not read either, only forwarded requests are served.
-fn payload_functions(app_root: Option<&std::path::Path>) -> PayloadFunctions {
+/// The function app in `app_root` (default: the working directory), or
+/// `None` without a `host.json` or with one the Functions host could not read
+/// either: then only forwarded requests are served.
+fn function_app(app_root: Option<&std::path::Path>) -> Option<AppConfig> {
     let app_root = app_root.unwrap_or(std::path::Path::new("."));
     if !app_root.join("host.json").is_file() {
         tracing::debug!(app_root = %app_root.display(), "No host.json: serving forwarded requests only");
-        return PayloadFunctions::default();
+        return None;
     }
     match AppConfig::load(app_root) {
-        Ok(app) => {
-            let functions = PayloadFunctions::of(&app);
-            for name in functions.names() {
-                tracing::info!(
-                    function = name,
-                    "Serving payload-mode invocations at /{name}"
-                );
-            }
-            functions
-        }
+        Ok(app) => Some(app),
         Err(error) => {
             tracing::warn!(%error, "Cannot read the function app; serving forwarded requests only");
-            PayloadFunctions::default()
+            None
         }
     }
+}
+
+/// The app's payload-mode functions.
+fn payload_functions(app: Option<&AppConfig>) -> PayloadFunctions {
+    let Some(app) = app else {
+        return PayloadFunctions::default();
+    };
+    let functions = PayloadFunctions::of(app);
+    for name in functions.names() {
+        tracing::info!(
+            function = name,
+            "Serving payload-mode invocations at /{name}"
+        );
+    }
+    functions
+}
+
+/// The Functions host answers 500 at `functionTimeout` and then kills the
+/// handler, failing every request in flight on it (azure-functions-host
+/// `src/WebJobs.Script.WebHost/WebScriptHostExceptionHandler.cs`): the
+/// handler's own deadline must come first, so that a slow guest costs its
+/// request a 504 and nothing else. The timeout is the one the host enforces
+/// on this plan (`src/WebJobs.Script/Config/ScriptJobHostOptionsSetup.cs`).
+fn check_deadline_against_function_timeout(
+    request_timeout: Duration,
+    app: &AppConfig,
+) -> wasmtime::Result<()> {
+    let plan = HostingPlan::of_this_process();
+    let function_timeout = match plan.function_timeout(app.host.function_timeout) {
+        Ok(Some(timeout)) => timeout,
+        // No limit, or a setting the host itself refuses to start with.
+        Ok(None) | Err(_) => return Ok(()),
+    };
+    wasmtime::ensure!(
+        request_timeout < function_timeout,
+        "--request-timeout ({}) is not below the functionTimeout the Functions host enforces \
+         ({} on this {plan:?} plan), which it enforces by killing the handler with every request \
+         in flight: lower --request-timeout (WASM_HANDLER_REQUEST_TIMEOUT) or raise \
+         functionTimeout in host.json",
+        humantime::format_duration(request_timeout),
+        timespan(function_timeout),
+    );
+    Ok(())
 }
 
 /// `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` when the Functions host set it, else `fallback`.

@@ -148,6 +148,9 @@ impl HandlerBuilder {
             .env_remove(protocol::PORT_ENV)
             .env_remove(protocol::LEGACY_PORT_ENV)
             .env_remove("WASM_HANDLER_LOG");
+        for variable in functions_contract::PLAN_VARIABLES {
+            command.env_remove(variable);
+        }
         match self.port_passing {
             PortPassing::CustomHandlerVariable => command.env(protocol::PORT_ENV, port.to_string()),
             PortPassing::LegacyVariable => command.env(protocol::LEGACY_PORT_ENV, port.to_string()),
