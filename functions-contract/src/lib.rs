@@ -9,6 +9,7 @@
 //!   `*/function.json` ([`FunctionConfig`]), `local.settings.json` ([`LocalSettings`]);
 //! - [`invocation`]: how the host hands each function's invocations to the
 //!   custom handler, forward or payload mode, and where the HTTP response goes;
+//! - [`log_text`]: log text that stays one line, on both sides;
 //! - [`HostingPlan`]: the plan, from the host's environment, and the
 //!   `functionTimeout` it enforces.
 //!
@@ -24,6 +25,7 @@ mod host_json;
 pub mod invocation;
 pub mod json;
 mod local_settings;
+pub mod log_text;
 mod plan;
 pub mod protocol;
 

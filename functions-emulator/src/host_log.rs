@@ -19,6 +19,8 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::time::SystemTime;
 
+use functions_contract::log_text;
+
 /// A .NET log level, as far as the console distinguishes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Level {
@@ -67,9 +69,11 @@ pub(crate) fn plain(lines: &[String]) {
     write(&text);
 }
 
-/// One log line, newline included.
+/// One log line, newline included. Whatever the message holds (a handler's
+/// line, a path), it stays one line: see [`log_text`].
 pub(crate) fn format_line(now: SystemTime, level: Level, message: &str) -> String {
     let timestamp = humantime::format_rfc3339_millis(now);
+    let message = log_text::escape(message);
     match level {
         Level::Information => format!("[{timestamp}] {message}\n"),
         Level::Warning => format!("[{timestamp}] [Warning] {message}\n"),
@@ -104,6 +108,19 @@ mod tests {
         assert_eq!(
             format_line(now, Level::Error, "broken"),
             "[2026-11-24T00:00:00.007Z] [Error] broken\n"
+        );
+    }
+
+    #[test]
+    fn a_message_stays_one_line() {
+        let line = format_line(
+            UNIX_EPOCH,
+            Level::Information,
+            "ok\u{2028}[Error] forged\u{85}\u{9b}31m\n",
+        );
+        assert_eq!(
+            line,
+            "[1970-01-01T00:00:00.000Z] ok\\u{2028}[Error] forged\\u{85}\\u{9b}31m\\n\n"
         );
     }
 

@@ -6,7 +6,10 @@
 //! soon as one holds [`BATCH_BYTES`], and once more when the [`FlushGuard`]
 //! is dropped at exit. A line is late by at most that tick and never lost on
 //! a clean exit, and no request waits for the console's I/O (a pipe whose
-//! reader, the Functions host, may be slow to drain it).
+//! reader, the Functions host, may be slow to drain it). A console nobody
+//! reads must not grow the host's memory: past [`MAX_PENDING_BYTES`] a
+//! stream's lines are dropped and counted, and the count is logged once the
+//! console is written again.
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -17,6 +20,8 @@ use std::time::Duration;
 const FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// A batch this large wakes the flush thread before its tick.
 const BATCH_BYTES: usize = 32 << 10;
+/// Most bytes a stream holds while its writes block; later lines are dropped.
+const MAX_PENDING_BYTES: usize = 4 << 20;
 
 /// One of the two standard output streams: of the process for the
 /// console, of a guest for [`crate::guest_output`].
@@ -47,6 +52,8 @@ struct Pending {
     /// Emptied batches, swapped in at the next flush: the same buffers go
     /// round, with no allocation per flush.
     spare: [Vec<u8>; 2],
+    /// Lines dropped per stream since the last flush.
+    dropped: [u64; 2],
     closing: bool,
 }
 
@@ -71,7 +78,10 @@ impl Drop for FlushGuard {
         if let Some(flusher) = self.flusher.take() {
             let _ = flusher.join();
         }
-        self.console.flush();
+        // A second flush writes the notice of dropped lines the first one logged.
+        if self.console.flush() > 0 {
+            self.console.flush();
+        }
     }
 }
 
@@ -94,9 +104,14 @@ impl Console {
         }))
     }
 
-    /// Adds one complete line (newline included) to `stream`'s batch.
+    /// Adds one complete line (newline included) to `stream`'s batch, or
+    /// drops it if the batch is full because writes block.
     pub(crate) fn write_line(&self, stream: Stdio, line: &str) {
         let mut pending = self.pending();
+        if pending.batches[stream as usize].len() + line.len() > MAX_PENDING_BYTES {
+            pending.dropped[stream as usize] += 1;
+            return;
+        }
         let batch = &mut pending.batches[stream as usize];
         let was_short = batch.len() < BATCH_BYTES;
         batch.extend_from_slice(line.as_bytes());
@@ -105,13 +120,15 @@ impl Console {
         }
     }
 
-    /// Writes out every pending line.
-    pub(crate) fn flush(&self) {
+    /// Writes out every pending line, then logs how many lines were
+    /// dropped since the last flush, if any, and returns that number.
+    pub(crate) fn flush(&self) -> u64 {
         let mut out = lock(&self.0.out);
-        let mut batches = {
+        let (mut batches, dropped) = {
             let mut pending = self.pending();
             let spare = std::mem::take(&mut pending.spare);
-            std::mem::replace(&mut pending.batches, spare)
+            let dropped = std::mem::take(&mut pending.dropped);
+            (std::mem::replace(&mut pending.batches, spare), dropped)
         };
         for (out, batch) in out.iter_mut().zip(&mut batches) {
             if !batch.is_empty() {
@@ -121,6 +138,17 @@ impl Console {
             }
         }
         self.pending().spare = batches;
+        drop(out);
+        for (stream, dropped) in [Stdio::Stdout, Stdio::Stderr].into_iter().zip(dropped) {
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped_lines = dropped,
+                    stream = ?stream,
+                    "The console was not read for a while: {dropped} log lines were dropped"
+                );
+            }
+        }
+        dropped.iter().sum()
     }
 
     /// Starts the flush thread; it runs until the returned guard is dropped.
@@ -148,7 +176,7 @@ impl Console {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let closing = pending.closing;
             drop(pending);
-            self.flush();
+            let _ = self.flush();
             if closing {
                 return;
             }
@@ -215,6 +243,28 @@ mod tests {
         assert_eq!(stdout.text(), "one\ntwo\n");
         assert_eq!(stderr.text(), "oops\n");
         assert_eq!(stdout.writes(), 1, "a batch is one write");
+    }
+
+    #[test]
+    fn a_console_nobody_reads_holds_a_bounded_amount_and_counts_the_rest() {
+        let (console, stdout, _) = console();
+        let line = format!("{}\n", "x".repeat(1023));
+        let lines = 2 * MAX_PENDING_BYTES / line.len();
+        for _ in 0..lines {
+            console.write_line(Stdio::Stdout, &line);
+        }
+        let held = console.pending().batches[Stdio::Stdout as usize].len();
+        assert!(held <= MAX_PENDING_BYTES, "{held} bytes held");
+        let kept = MAX_PENDING_BYTES / line.len();
+        assert_eq!(console.flush(), (lines - kept) as u64);
+        assert_eq!(stdout.text().len(), kept * line.len());
+        assert_eq!(console.flush(), 0, "counted once");
+        console.write_line(Stdio::Stdout, "again\n");
+        console.flush();
+        assert!(
+            stdout.text().ends_with("x\nagain\n"),
+            "lines are kept again"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use base64::Engine as _;
+
 use functions_contract::protocol;
 use http::header::{AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
@@ -20,6 +22,9 @@ const FUNCTION_KEY: HeaderName = HeaderName::from_static(protocol::FUNCTION_KEY_
 /// The function key query parameter; the guest never sees it.
 const FUNCTION_KEY_PARAMETER: &str = protocol::FUNCTION_KEY_PARAMETER;
 const SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+/// Query parameters whose values are secrets: the function key, and API
+/// Management's subscription key (its default query parameter name).
+const SECRET_PARAMETERS: [&str; 2] = [FUNCTION_KEY_PARAMETER, "subscription-key"];
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Longest correlation id taken from a request; longer ones are ignored.
@@ -134,12 +139,12 @@ fn correlation_id(headers: &HeaderMap) -> (String, CorrelationSource) {
                 .filter(|id| valid_id(id))
                 .map(|id| (id.to_owned(), source))
         })
-        .unwrap_or_else(|| {
-            (
-                format!("{:032x}", fastrand::u128(..)),
-                CorrelationSource::Generated,
-            )
-        })
+        .unwrap_or_else(|| (new_correlation_id(), CorrelationSource::Generated))
+}
+
+/// A correlation id for a request that brought none: 128 random bits in hex.
+pub(crate) fn new_correlation_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
 }
 
 /// A correlation id is echoed in headers and logs: 1 to 128 visible ASCII characters.
@@ -244,6 +249,38 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
 }
 
+/// `Scheme credentials` (RFC 9110 section 11.4; any whitespace after the
+/// scheme): the credentials can be logged alone too, and Basic credentials
+/// decoded, as `user:password` or the password alone.
+fn credentials_parts(value: &str, values: &mut Vec<String>) {
+    let Some((scheme, credentials)) = value.trim().split_once([' ', '\t']) else {
+        return;
+    };
+    let credentials = credentials.trim();
+    values.push(credentials.to_owned());
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials)
+    {
+        let decoded = String::from_utf8_lossy(&decoded).into_owned();
+        if let Some((_, password)) = decoded.split_once(':') {
+            values.push(password.to_owned());
+        }
+        values.push(decoded);
+    }
+}
+
+/// Each cookie's value: cookies are separated by `;` (RFC 6265), or by `,`
+/// when a proxy joined two `Cookie` lines; a value may be quoted.
+fn cookie_values(value: &str, values: &mut Vec<String>) {
+    for (_, cookie) in value.split([';', ',']).filter_map(|c| c.split_once('=')) {
+        let cookie = cookie.trim();
+        values.push(cookie.to_owned());
+        if let Some(unquoted) = cookie.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+            values.push(unquoted.to_owned());
+        }
+    }
+}
+
 /// The secret values of one request: function keys, credentials, cookies and
 /// subscription keys. Every line logged for the request passes through
 /// [`Secrets::redact`], so a guest that prints its headers leaks nothing.
@@ -265,27 +302,22 @@ impl Secrets {
         ] {
             for value in headers.get_all(name) {
                 let value = String::from_utf8_lossy(value.as_bytes());
-                // `Bearer <token>`: the token alone can be logged too.
-                if (name == AUTHORIZATION || name == PROXY_AUTHORIZATION)
-                    && let Some((_, credentials)) = value.split_once(' ')
-                {
-                    values.push(credentials.trim().to_owned());
+                if name == AUTHORIZATION || name == PROXY_AUTHORIZATION {
+                    credentials_parts(&value, &mut values);
                 }
-                // `a=1; b=2`: so can each cookie value.
                 if name == COOKIE {
-                    values.extend(
-                        value
-                            .split(';')
-                            .filter_map(|c| c.split_once('='))
-                            .map(|(_, v)| v.trim().to_owned()),
-                    );
+                    cookie_values(&value, &mut values);
                 }
                 values.push(value.trim().to_owned());
             }
         }
         if let Some(query) = head.uri.query() {
             for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-                if percent_decode(name).eq_ignore_ascii_case(FUNCTION_KEY_PARAMETER) {
+                let name = percent_decode(name);
+                if SECRET_PARAMETERS
+                    .iter()
+                    .any(|secret| name.eq_ignore_ascii_case(secret))
+                {
                     values.push(value.to_owned());
                     values.push(percent_decode(value).into_owned());
                 }
@@ -296,6 +328,23 @@ impl Secrets {
         values.sort_unstable_by_key(|value| std::cmp::Reverse(value.len()));
         values.dedup();
         Self { values }
+    }
+
+    /// `text` without the longest start of a secret it ends with: what is
+    /// left of a secret when a line is cut in the middle of it.
+    pub(crate) fn without_secret_start_at_end<'t>(&self, text: &'t str) -> &'t str {
+        let longest = self
+            .values
+            .iter()
+            .filter_map(|secret| {
+                (1..secret.len())
+                    .rev()
+                    .filter(|&len| secret.is_char_boundary(len))
+                    .find(|&len| text.ends_with(&secret[..len]))
+            })
+            .max()
+            .unwrap_or(0);
+        &text[..text.len() - longest]
     }
 
     /// `text` with every secret value replaced by `[REDACTED]`.
@@ -479,6 +528,36 @@ mod tests {
             "every cookie value is a secret"
         );
         assert!(matches!(secrets.redact("nothing secret"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn credentials_and_cookies_are_redacted_in_every_spelling() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:basic-password");
+        let head = head(
+            "/api/x?subscription-key=apim-sub-key-1&x=1",
+            &[
+                ("authorization", "Bearer\ttab-separated-token"),
+                ("proxy-authorization", &format!("Basic {basic}")),
+                (
+                    "cookie",
+                    "a=\"quoted-cookie\"; b=first-cookie, c=second-cookie",
+                ),
+            ],
+        );
+        let secrets = RequestContext::new(&head).secrets;
+        for secret in [
+            "tab-separated-token",
+            basic.as_str(),
+            "alice:basic-password",
+            "basic-password",
+            "quoted-cookie",
+            "first-cookie",
+            "second-cookie",
+            "apim-sub-key-1",
+        ] {
+            let line = format!("logged: {secret}.");
+            assert_eq!(secrets.redact(&line), "logged: [REDACTED].", "{secret}");
+        }
     }
 
     mod properties {

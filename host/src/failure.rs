@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
-use crate::limits::MAX_URI_BYTES;
+use crate::limits::{MAX_HEADER_FIELDS, MAX_URI_BYTES};
 
 /// Seconds a client is told to wait after a `503`.
 pub(crate) const RETRY_AFTER_SECONDS: u32 = 1;
@@ -61,6 +61,18 @@ pub(crate) enum Rejection {
         /// `--max-instances`.
         instances: u32,
     },
+    /// The head could not be parsed (hyper refused it before the host saw it).
+    #[error("request head unparsable")]
+    Unparsable,
+    /// The head has more fields than hyper parses, or is far over the limit.
+    #[error("request head too large")]
+    HeadTooLarge {
+        /// `--max-header-size`, bytes.
+        limit: usize,
+    },
+    /// An HTTP/1.1 request without a `Host`, or with more than one.
+    #[error("no single Host header")]
+    HostHeader,
     /// No component is routed at the request's path.
     #[error("no component serves the path")]
     NoRoute,
@@ -76,6 +88,8 @@ impl Problem for Rejection {
             Rejection::BodyBroken => StatusCode::BAD_REQUEST,
             Rejection::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
+            Rejection::Unparsable | Rejection::HostHeader => StatusCode::BAD_REQUEST,
+            Rejection::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -99,6 +113,17 @@ impl Problem for Rejection {
                 "All {instances} instances are busy; retry in {RETRY_AFTER_SECONDS} second(s)."
             ),
             Rejection::NoRoute => "No component serves this path.".to_owned(),
+            Rejection::Unparsable => {
+                "The request is not valid HTTP/1.1: its request line or a header could not be parsed."
+                    .to_owned()
+            }
+            Rejection::HeadTooLarge { limit } => format!(
+                "The request head has more than {MAX_HEADER_FIELDS} header fields, or is far larger than {limit} bytes."
+            ),
+            Rejection::HostHeader => {
+                "An HTTP/1.1 request must carry exactly one Host header (RFC 9112, section 3.2)."
+                    .to_owned()
+            }
         }
     }
 

@@ -24,8 +24,12 @@ pub(crate) const GUEST_FIELDS: &str = "guest_fields";
 /// Log target of guest lines.
 pub(crate) const TARGET: &str = "guest";
 
-/// A line longer than this is logged in pieces.
-const MAX_LINE: usize = 16 * 1024;
+/// A line is held up to this many bytes, and the rest of a longer line is
+/// dropped and counted: a line is redacted whole and logged as one event.
+const MAX_HELD_LINE: usize = 64 * 1024;
+/// A logged message longer than this is cut, after redaction, so no cut
+/// can split a secret.
+const MAX_MESSAGE: usize = 16 * 1024;
 /// Output logged per request; past it lines are counted, not logged, so a
 /// chatty guest cannot flood the Functions host's log.
 const MAX_LOGGED_PER_REQUEST: usize = 256 * 1024;
@@ -54,7 +58,7 @@ struct Lines {
     span: Span,
     secrets: Secrets,
     destination: Destination,
-    partial: [Vec<u8>; 2],
+    partial: [HeldLine; 2],
     logged: usize,
     dropped_lines: u64,
     /// The lines kept for [`Destination::Envelope`].
@@ -68,7 +72,7 @@ impl GuestOutput {
             span,
             secrets,
             destination,
-            partial: [Vec::new(), Vec::new()],
+            partial: [HeldLine::default(), HeldLine::default()],
             logged: 0,
             dropped_lines: 0,
             kept: Vec::new(),
@@ -103,35 +107,65 @@ impl GuestOutput {
     }
 }
 
+/// The start of a line, up to [`MAX_HELD_LINE`] bytes, and how many bytes
+/// of it were dropped.
+#[derive(Default)]
+struct HeldLine {
+    bytes: Vec<u8>,
+    dropped: usize,
+}
+
+impl HeldLine {
+    fn hold(&mut self, bytes: &[u8]) {
+        if self.dropped > 0 {
+            self.dropped += bytes.len();
+            return;
+        }
+        let room = MAX_HELD_LINE - self.bytes.len();
+        if bytes.len() <= room {
+            self.bytes.extend_from_slice(bytes);
+            return;
+        }
+        self.bytes.extend_from_slice(&bytes[..room]);
+        // Cut at a character, not inside one.
+        let kept = complete_utf8_len(&self.bytes);
+        self.dropped = self.bytes.len() - kept + bytes.len() - room;
+        self.bytes.truncate(kept);
+    }
+}
+
+/// The length of `bytes` without an incomplete UTF-8 sequence at its end.
+fn complete_utf8_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(4) {
+        let byte = bytes[len - back];
+        if byte & 0xC0 == 0x80 {
+            continue; // a continuation byte
+        }
+        let needed = match byte {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
+        };
+        return if back < needed { len - back } else { len };
+    }
+    len
+}
+
 impl Lines {
     fn write(&mut self, stream: Stdio, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let partial = &mut self.partial[stream as usize];
-            let room = MAX_LINE - partial.len();
-            match bytes[..bytes.len().min(room)]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
-                Some(end) => {
-                    partial.extend_from_slice(&bytes[..end]);
-                    bytes = &bytes[end + 1..];
-                }
-                None if bytes.len() < room => {
-                    partial.extend_from_slice(bytes);
-                    return;
-                }
-                None => {
-                    partial.extend_from_slice(&bytes[..room]);
-                    bytes = &bytes[room..];
-                }
-            }
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            self.partial[stream as usize].hold(&bytes[..end]);
+            bytes = &bytes[end + 1..];
             let line = std::mem::take(&mut self.partial[stream as usize]);
-            self.log(stream, &line);
+            self.log(stream, line);
         }
+        self.partial[stream as usize].hold(bytes);
     }
 
-    fn log(&mut self, stream: Stdio, line: &[u8]) {
-        let line = String::from_utf8_lossy(line);
+    fn log(&mut self, stream: Stdio, held: HeldLine) {
+        let line = String::from_utf8_lossy(&held.bytes);
         let line = line.strip_suffix('\r').unwrap_or(&line);
         if line.trim().is_empty() {
             return;
@@ -141,7 +175,18 @@ impl Lines {
             return;
         }
         self.logged += line.len();
-        let record = GuestRecord::parse(stream, line, &self.secrets);
+        let mut record = GuestRecord::parse(stream, line, &self.secrets);
+        let mut missing = held.dropped;
+        if held.dropped > 0 {
+            // A secret the cut at MAX_HELD_LINE split was not redacted: drop its start.
+            let kept = self
+                .secrets
+                .without_secret_start_at_end(&record.message)
+                .len();
+            missing += record.message.len() - kept;
+            record.message.truncate(kept);
+        }
+        record.cut_message(missing);
         match &self.destination {
             Destination::Console => record.emit(&self.span),
             Destination::Envelope { correlation_id } => {
@@ -162,7 +207,7 @@ impl Lines {
     fn flush_partial_lines(&mut self) {
         for stream in [Stdio::Stdout, Stdio::Stderr] {
             let rest = std::mem::take(&mut self.partial[stream as usize]);
-            self.log(stream, &rest);
+            self.log(stream, rest);
         }
     }
 }
@@ -214,6 +259,23 @@ impl GuestRecord {
             message: secrets.redact(line).into_owned(),
             members: Map::new(),
         }
+    }
+
+    /// Cuts a message over [`MAX_MESSAGE`], and says how much of the line
+    /// is missing (`missing` bytes were cut before).
+    fn cut_message(&mut self, missing: usize) {
+        let over = self.message.len().saturating_sub(MAX_MESSAGE);
+        if over == 0 && missing == 0 {
+            return;
+        }
+        let mut end = self.message.len().min(MAX_MESSAGE);
+        while !self.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = self.message.len() - end + missing;
+        self.message.truncate(end);
+        self.message
+            .push_str(&format!(" [{cut} more bytes not logged]"));
     }
 
     fn emit(&self, span: &Span) {
@@ -400,6 +462,98 @@ mod tests {
                 .last()
                 .is_some_and(|last| last.contains("dropped_lines="))
         );
+    }
+
+    #[test]
+    fn a_long_line_is_redacted_whole_and_logged_as_one_event() {
+        let secret = "straddling-secret-value";
+        let head = http::Request::builder()
+            .header("x-functions-key", secret)
+            .body(())
+            .expect("a request")
+            .into_parts()
+            .0;
+        let secrets = crate::context::RequestContext::new(&head).secrets;
+        let log = |line: Vec<u8>| {
+            capture(LogFormat::Text, || {
+                let output = GuestOutput::new(
+                    tracing::info_span!("request", correlation_id = "c"),
+                    secrets.clone(),
+                    Destination::Console,
+                );
+                output.write(Stdio::Stdout, &line);
+            })
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect::<Vec<_>>()
+        };
+        // Across the message cut: redacted, one event.
+        let mut line = vec![b'a'; MAX_MESSAGE - 5];
+        line.extend_from_slice(secret.as_bytes());
+        line.extend_from_slice(b" tail\n");
+        let lines = log(line);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(!lines[0].contains("straddling"), "{}", lines[0]);
+        assert!(lines[0].contains("more bytes not logged"), "{}", lines[0]);
+
+        // Across the hold cut, in a line that redaction shrinks below the
+        // message cut: the start of the cut secret is not logged either.
+        let long_secret = format!("long-secret-{}", "z".repeat(90));
+        let head = http::Request::builder()
+            .header("x-functions-key", &long_secret)
+            .body(())
+            .expect("a request")
+            .into_parts()
+            .0;
+        let long_secrets = crate::context::RequestContext::new(&head).secrets;
+        let mut line = Vec::new();
+        while line.len() + long_secret.len() < MAX_HELD_LINE - 50 {
+            line.extend_from_slice(long_secret.as_bytes());
+            line.push(b' ');
+        }
+        line.resize(MAX_HELD_LINE - 10, b'p');
+        line.extend_from_slice(long_secret.as_bytes());
+        line.push(b'\n');
+        let lines = capture(LogFormat::Text, || {
+            let output = GuestOutput::new(
+                tracing::info_span!("request", correlation_id = "c"),
+                long_secrets.clone(),
+                Destination::Console,
+            );
+            output.write(Stdio::Stdout, &line);
+        });
+        assert_eq!(lines.len(), 1);
+        let logged = &lines[0].1;
+        assert!(logged.len() < MAX_MESSAGE, "redaction shrank the line");
+        assert!(
+            !logged.contains("long-s"),
+            "{}",
+            &logged[logged.len() - 120..]
+        );
+        assert!(
+            logged.contains("pp [102 more bytes not logged]"),
+            "the cut secret's 10 bytes and the 92 never held: {}",
+            &logged[logged.len() - 120..]
+        );
+
+        // A structured line longer than the message cut stays structured.
+        let structured = format!(
+            r#"{{"level":"error","message":"{}","item_id":"7"}}"#,
+            "m".repeat(MAX_MESSAGE + 100)
+        );
+        let lines = log(format!("{structured}\n").into_bytes());
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("[Error] mmm"), "{}", &lines[0][..40]);
+        assert!(lines[0].contains("item_id=7"));
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        assert_eq!(complete_utf8_len("aé".as_bytes()), 3);
+        assert_eq!(complete_utf8_len(&"aé".as_bytes()[..2]), 1);
+        assert_eq!(complete_utf8_len(&"a€".as_bytes()[..3]), 1);
+        assert_eq!(complete_utf8_len(&"a😀".as_bytes()[..4]), 1);
+        assert_eq!(complete_utf8_len(b"abc"), 3);
     }
 
     proptest! {

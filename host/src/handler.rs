@@ -22,6 +22,7 @@ use crate::ingress::{self, Ingress};
 use crate::limits::{self, Admission, Limits};
 use crate::payload::{self, PayloadFunctions};
 use crate::registry::Registry;
+use crate::wire;
 
 /// Serves requests with the registry's components, under the host's limits.
 pub(crate) struct Handler {
@@ -85,6 +86,10 @@ impl Handler {
     pub(crate) async fn handle(&self, request: hyper::Request<Incoming>) -> Response<HostBody> {
         let (head, body) = request.into_parts();
         let body = RequestBody::new(body);
+        if let Err(rejection) = wire::check_host(&head) {
+            let context = RequestContext::new(&head);
+            return egress::problem_response(&rejection, head.uri.path(), &context, None);
+        }
         match ingress::classify(&head, &self.payload) {
             Ingress::Readiness => ingress::readiness_response(),
             Ingress::Forward => {

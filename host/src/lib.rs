@@ -3,7 +3,9 @@
 //!
 //! The modules follow a request's path:
 //!
-//! 1. [`server`]: the listener, connections and graceful shutdown;
+//! 1. [`server`]: the listener, connections and graceful shutdown; [`wire`]:
+//!    what HTTP/1.1 requires of a request, and problem+json for heads hyper
+//!    cannot parse;
 //! 2. [`handler`]: the request path, step by step;
 //! 3. [`ingress`]: readiness poll, forwarded request, or payload-mode
 //!    invocation ([`payload`]: the envelopes in and out, around the same path);
@@ -45,5 +47,6 @@ mod registry;
 mod reload;
 mod sandbox;
 mod server;
+mod wire;
 
 pub use commands::Cli;

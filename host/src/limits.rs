@@ -15,6 +15,9 @@ use crate::failure::Rejection;
 
 /// Longest request target (path and query) accepted; Azure's front end stops at 4 KiB.
 pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header fields hyper parses in one head (its default), as Kestrel's
+/// `MaxRequestHeaderCount`, in front of the handler in Azure, allows.
+pub(crate) const MAX_HEADER_FIELDS: usize = 100;
 
 /// The limits one host process applies.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use functions_contract::log_text;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -227,7 +228,7 @@ pub(crate) fn render_text<'f>(
     fields: impl IntoIterator<Item = (&'f str, &'f Value)>,
     correlation_id: Option<&str>,
 ) -> String {
-    let mut line = format!("[{}] {}", level_name(level), escape_controls(message));
+    let mut line = format!("[{}] {}", level_name(level), log_text::escape(message));
     let mut has_correlation_id = false;
     for (name, value) in fields {
         has_correlation_id |= name == CORRELATION_ID;
@@ -243,7 +244,7 @@ fn write_text_field(line: &mut String, name: &str, value: &Value) {
     let _ = match value {
         Value::String(text) if is_bare(text) => write!(line, " {name}={text}"),
         // Quoted and escaped: the line stays one line and `name=value` stays parseable.
-        other => write!(line, " {name}={other}"),
+        other => write!(line, " {name}={}", log_text::escape(&other.to_string())),
     };
 }
 
@@ -252,22 +253,7 @@ fn is_bare(text: &str) -> bool {
     !text.is_empty()
         && !text
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'))
-}
-
-fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+            .any(|c| c.is_whitespace() || log_text::is_unsafe(c) || matches!(c, '"' | '=' | '\\'))
 }
 
 fn json_line(level: Level, target: &str, event: &Fields, spans: &Fields) -> String {
@@ -289,7 +275,7 @@ fn json_line(level: Level, target: &str, event: &Fields, spans: &Fields) -> Stri
         }
     }
     object.insert("target".into(), target.into());
-    let mut line = Value::Object(object).to_string();
+    let mut line = log_text::escape_json(Value::Object(object).to_string());
     line.push('\n');
     line
 }
@@ -382,5 +368,26 @@ pub(crate) mod tests {
                 .as_str()
                 .is_some_and(|t| t.ends_with('Z'))
         );
+    }
+
+    #[test]
+    fn no_field_or_message_can_forge_a_line_in_either_format() {
+        let forged = "ok\u{2028}[Error] forged\u{85}x\u{9b}31m\u{202e}\r\ny";
+        let log = || {
+            let span = tracing::info_span!("request", correlation_id = "c");
+            tracing::info!(parent: &span, header = forged, "{forged}");
+            tracing::info!(parent: &span, guest_fields = serde_json::json!({ "path": forged }).to_string(), "m");
+        };
+        let breakers = ['\n', '\r', '\u{85}', '\u{9b}', '\u{2028}', '\u{202e}'];
+        for format in [LogFormat::Text, LogFormat::Json] {
+            for (_, line) in capture(format, log) {
+                let line = line.strip_suffix('\n').expect("one newline, at the end");
+                assert!(!line.contains(breakers), "{format:?}: {line}");
+                if format == LogFormat::Json {
+                    let object: Value = serde_json::from_str(line).expect("still JSON");
+                    assert!(object.to_string().contains("forged"));
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ use wasmtime::error::Context as _;
 
 use crate::handler::Handler;
 use crate::limits::{Limits, MAX_URI_BYTES};
+use crate::wire::ProblemsForUnparsed;
 
 /// Pending connections the kernel queues for us. `wasmtime serve` uses 100,
 /// which drops connections under bursts from many clients.
@@ -53,8 +54,9 @@ pub(crate) async fn run(
         .timer(TokioTimer::new())
         // A client must send its head in time (slowloris guard).
         .header_read_timeout(limits.header_read_timeout)
-        // Room for heads somewhat over the limits, so that the handler, not
-        // hyper, answers them (with problem+json); far larger ones get hyper's bare 431.
+        // Room for heads somewhat over the limits, so that the handler
+        // answers them with its own detail; hyper refuses far larger ones
+        // (its answer is rewritten as problem+json, see `wire`).
         .max_buf_size((4 * (limits.max_header_bytes + MAX_URI_BYTES)).max(8192));
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -79,6 +81,7 @@ pub(crate) async fn run(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler.handle(request).await) }
         });
+        let stream = ProblemsForUnparsed::new(stream, limits.max_header_bytes);
         let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -50,6 +50,75 @@ async fn malformed_http_gets_400_and_the_host_serves_on() {
     }
 }
 
+/// `reply` is a problem+json answer with `status`, whose body carries the
+/// correlation id its `x-correlation-id` header names.
+fn assert_raw_problem(reply: &RawReply, status: u16) {
+    assert_eq!(reply.status, Some(status), "{}", reply.text());
+    let text = reply.text();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole head");
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (found, value) = line.split_once(':')?;
+            found
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{head}"
+    );
+    let id = header("x-correlation-id").expect("a correlation id");
+    let problem: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(problem["status"], status, "{problem}");
+    assert_eq!(problem["correlation_id"], id.as_str(), "{problem}");
+}
+
+/// Heads hyper refuses before the host sees them (too many fields, a target
+/// over 64 KiB, bad syntax) get the host's problem+json like any refusal.
+#[tokio::test]
+async fn heads_the_parser_refuses_get_a_problem_with_a_correlation_id() {
+    let mut handler = HANDLER.start(guests::CATALOG).await;
+    let many_fields: String = (0..150).map(|n| format!("x-field-{n}: v\r\n")).collect();
+    let request = format!("GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n");
+    assert!(request.len() < 8 << 10, "far under the header limit");
+    assert_raw_problem(&raw(&handler, request.as_bytes()).await, 431);
+
+    let target = format!("/api/catalog/42?q={}", "q".repeat(100 << 10));
+    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_raw_problem(&raw(&handler, request.as_bytes()).await, 414);
+
+    let request = b"GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n";
+    assert_raw_problem(&raw(&handler, request).await, 400);
+    assert_still_serving(&mut handler).await;
+}
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request with no Host, or two, is a 400.
+#[tokio::test]
+async fn an_http_1_1_request_needs_exactly_one_host() {
+    let mut handler = HANDLER.start(guests::CATALOG).await;
+    for request in [
+        b"GET /api/catalog/42 HTTP/1.1\r\n\r\n".as_slice(),
+        b"GET /api/catalog/42 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let reply = raw(&handler, request).await;
+        assert_raw_problem(&reply, 400);
+        assert!(
+            reply.text().contains("exactly one Host"),
+            "{}",
+            reply.text()
+        );
+    }
+    let reply = raw(&handler, b"GET /api/catalog/42 HTTP/1.0\r\n\r\n").await;
+    assert!(
+        reply.text().starts_with("HTTP/1.0 200 OK\r\n"),
+        "HTTP/1.0 may omit Host: {}",
+        reply.text()
+    );
+    assert_still_serving(&mut handler).await;
+}
+
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_headers_are_tolerated() {
     let mut handler = HANDLER.start(guests::CATALOG).await;
