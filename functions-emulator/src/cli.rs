@@ -78,6 +78,17 @@ pub(crate) struct Cli {
     /// the Functions host stops it (`Process.Kill()`).
     #[arg(long, env = "FUNCTIONS_EMULATOR_GRACEFUL_STOP")]
     pub(crate) graceful_stop: bool,
+
+    /// How long a client may take to send its request head before the
+    /// connection is closed (Kestrel's `RequestHeadersTimeout`, which the
+    /// Functions host leaves at its default).
+    #[arg(
+        long,
+        env = "FUNCTIONS_EMULATOR_HEADER_READ_TIMEOUT",
+        value_parser = humantime::parse_duration,
+        default_value = "30s"
+    )]
+    pub(crate) header_read_timeout: std::time::Duration,
 }
 
 /// `LEFT=RIGHT`, both non-empty.

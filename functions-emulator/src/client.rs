@@ -3,6 +3,9 @@
 //! exchange per request (azure-functions-host
 //! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`).
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +14,7 @@ use http::header::{self, HeaderName, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The Functions host version the emulator presents (the release whose
@@ -197,6 +201,10 @@ async fn exchange(
         .await
         .map_err(SendError::Connect)?;
     let _ = stream.set_nodelay(true);
+    let stream = ReadsOnAfterWritesFail {
+        inner: stream,
+        writes_failed: false,
+    };
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(SendError::Exchange)?;
@@ -220,6 +228,60 @@ async fn exchange(
     drop(sender);
     connection.abort();
     Ok(Response::from_parts(head, body))
+}
+
+/// A connection whose writes, once one fails, are dropped as if sent, while
+/// its reads go on. Why: a handler may answer before it has read the whole
+/// request body (a 413 on the declared length) and then close; writing the
+/// rest of the body then fails, and hyper would report that failure instead
+/// of the answer already on its way. This way hyper reads the answer, or
+/// finds the connection closed without one.
+struct ReadsOnAfterWritesFail {
+    inner: TcpStream,
+    writes_failed: bool,
+}
+
+impl AsyncRead for ReadsOnAfterWritesFail {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ReadsOnAfterWritesFail {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.writes_failed {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Err(_)) => {
+                self.writes_failed = true;
+                Poll::Ready(Ok(buf.len()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.writes_failed {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.writes_failed {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

@@ -109,7 +109,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host_stop: host_stop.clone(),
         },
     ));
-    let server = tokio::spawn(server::serve(listener, pipeline, stopping));
+    let server = tokio::spawn(server::serve(
+        listener,
+        pipeline,
+        cli.header_read_timeout,
+        stopping,
+    ));
 
     // `supervised` is the supervisor's outcome when it ended first: its
     // handle is then spent and must not be awaited again.

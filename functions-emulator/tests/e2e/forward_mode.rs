@@ -229,3 +229,56 @@ fn handler_port(console: &[String]) -> u16 {
         .and_then(|port| port.parse().ok())
         .expect("a Starting the handler line with the port")
 }
+
+/// Kestrel's limits, which the Functions host keeps: a head that never ends
+/// is closed after `RequestHeadersTimeout` (here shortened with
+/// `--header-read-timeout`), one over 40 KiB gets 431, and requests are
+/// served meanwhile.
+#[tokio::test]
+async fn half_sent_and_oversized_heads_are_cut_off_while_requests_are_served() {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    let app = TempApp::function_app("half-heads", guests::CATALOG);
+    let emulator = Emulator::start_ready(&app, &["--header-read-timeout", "1s"]).await;
+    let started = Instant::now();
+    let mut half_sent = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(("127.0.0.1", emulator.port()))
+            .await
+            .expect("connected");
+        stream
+            .write_all(b"GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("half a head sent");
+        half_sent.push(stream);
+    }
+    assert_eq!(emulator.get("/api/catalog/42").await.status, 200);
+    for mut stream in half_sent {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "a half-sent head is still open after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(6));
+
+    let oversized = format!(
+        "GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+        "b".repeat(100 << 10)
+    );
+    let reply = test_harness::http::send_raw(
+        emulator.port(),
+        oversized.as_bytes(),
+        Duration::from_millis(500),
+    )
+    .await
+    .expect("a connection");
+    assert_eq!(reply.status, Some(431), "{}", reply.text());
+    assert_eq!(emulator.get("/api/catalog/42").await.status, 200);
+}

@@ -66,6 +66,38 @@ async fn a_failing_handler_is_restarted_until_the_third_failure() {
     );
 }
 
+/// A handler's console line stays one line on the host's console: line
+/// separators, NEL and terminal controls in it are escaped.
+#[tokio::test]
+async fn a_handler_cannot_forge_a_console_line() {
+    let app = script_app(
+        "forger",
+        r"printf 'ok\342\200\250[Error] forged\302\205[Error] nel\302\233[31m\n'
+printf 'err\342\200\251[Error] forged\n' >&2
+sleep 0.3
+exit 1",
+        "",
+    );
+    let mut emulator = Emulator::start(&app, &[]).await;
+    emulator.wait_for_exit().await;
+    emulator
+        .wait_for_line(|line| line.ends_with("] Shutting down."))
+        .await;
+    let console = emulator.console();
+    assert!(
+        console
+            .iter()
+            .any(|line| line.ends_with("] ok\\u{2028}[Error] forged\\u{85}[Error] nel\\u{9b}[31m")),
+        "{console:#?}"
+    );
+    for line in &console {
+        for piece in line.split(['\u{2028}', '\u{2029}', '\u{85}', '\r', '\u{b}', '\u{c}']) {
+            assert!(!piece.starts_with("[Error]"), "forged: {line:?}");
+        }
+        assert!(!line.contains('\u{9b}'), "a raw CSI: {line:?}");
+    }
+}
+
 /// A Python handler: answers every GET with 200 on the port the host gives,
 /// after `delay` seconds; `on_ready` is Python run on a thread once the
 /// first GET is answered.

@@ -227,3 +227,34 @@ async fn payload_mode_returns_the_guests_log_line_with_the_invocation() {
         )
     );
 }
+
+/// A body over the handler's `--max-request-body` (on a GET: the function
+/// takes no other method): the handler answers 413
+/// on the declared length without reading the body, and the host relays that
+/// answer, whether the handler reads the rest before closing (up to its
+/// drain bound) or closes while the host is still sending.
+#[tokio::test]
+async fn a_body_over_the_handlers_limit_reaches_the_caller_as_its_413() {
+    let app = catalog_app("forward-413", true);
+    let emulator =
+        Emulator::start_ready_with_env(&app, &[], &[("WASM_HANDLER_MAX_REQUEST_BODY", "64KiB")])
+            .await;
+    for size in [1 << 20, 40 << 20] {
+        let body = "x".repeat(size);
+        let response = emulator
+            .send(
+                "GET",
+                "/api/catalog/42",
+                &[("content-type", "text/plain")],
+                &body,
+            )
+            .await;
+        let problem = response.assert_problem(413, None);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("65536")),
+            "{size} bytes: {problem}"
+        );
+    }
+}
