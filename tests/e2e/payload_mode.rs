@@ -421,6 +421,37 @@ async fn malformed_envelopes_get_400_and_never_reach_the_guest() {
     assert_eq!(upstream.hits(), 1);
 }
 
+/// Envelopes past 256 KiB are read into a mapping of their own; the guest's
+/// body, a slice of it, is whole, in text and in base64.
+#[tokio::test]
+async fn a_large_envelope_reaches_the_guest_whole() {
+    use base64::Engine as _;
+
+    let handler = start("payload-large", &[]).await;
+    let text = "t".repeat(3 << 20);
+    let answered = result(
+        &invoke(
+            &handler,
+            "misbehave",
+            echo_body("text/plain", &text).to_string(),
+        )
+        .await,
+    );
+    let answer: Value =
+        serde_json::from_str(answered["Outputs"]["res"]["body"].as_str().expect("a body"))
+            .expect("the guest's JSON");
+    assert_eq!(answer["bytes"], 3 << 20, "{answer}");
+
+    let bytes = vec![0xA5u8; 2 << 20];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let invocation = echo_body("application/octet-stream", &encoded);
+    let answered = result(&invoke(&handler, "misbehave", invocation.to_string()).await);
+    let answer: Value =
+        serde_json::from_str(answered["Outputs"]["res"]["body"].as_str().expect("a body"))
+            .expect("the guest's JSON");
+    assert_eq!(answer["bytes"], 2 << 20, "{answer}");
+}
+
 #[tokio::test]
 async fn an_oversized_envelope_gets_413() {
     let handler = start("payload-oversized", &["--max-request-body", "64KiB"]).await;

@@ -12,7 +12,9 @@
 //! - `cpu-during`: runs the load generator and writes where the CPU time
 //!   went meanwhile: the server (user, system), the load generator, the rest;
 //! - `tag-component`: a copy of a component with one custom section added,
-//!   so that it behaves the same but has another digest (two versions to swap).
+//!   so that it behaves the same but has another digest (two versions to swap);
+//! - `envelope-memory`: a payload-mode server's peak RSS for the largest
+//!   envelope alone and for many at once, and how soon RSS falls back.
 //!
 //! `start-up` and `hot-swap` print one JSON object (see
 //! `wasm_handler_bench::summary`) to stdout and a readable line to stderr.
@@ -27,6 +29,7 @@ use anyhow::{Context as _, bail, ensure};
 use clap::{Parser, Subcommand};
 use wasm_handler_bench::cpu::{self, ProcessTicks};
 use wasm_handler_bench::loopback::{self, Target};
+use wasm_handler_bench::memory;
 use wasm_handler_bench::summary::{Timings, millis};
 
 #[derive(Parser)]
@@ -116,6 +119,11 @@ enum Probe {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Spawns COMMAND (`{port}` becomes a free port), then posts payload-mode
+    /// envelopes of ENVELOPE_BYTES to PATH: one alone, then CONCURRENT at
+    /// once; prints the server's peak RSS for each and how soon RSS falls
+    /// back near its idle figure.
+    EnvelopeMemory(EnvelopeMemory),
     /// Writes a copy of a component with a custom section named
     /// `bench-version` holding TAG: valid, same behaviour, another digest.
     TagComponent {
@@ -126,6 +134,34 @@ enum Probe {
         #[arg(long)]
         tag: String,
     },
+}
+
+#[derive(clap::Args)]
+struct EnvelopeMemory {
+    /// What the report calls this measurement
+    #[arg(long)]
+    label: String,
+    /// The payload-mode function's path, e.g. `/catalog-item`
+    #[arg(long)]
+    path: String,
+    /// Size of each envelope (just under the server's 413 limit)
+    #[arg(long, default_value_t = 14_000_000)]
+    envelope_bytes: usize,
+    /// Envelopes sent at once in the second phase
+    #[arg(long, default_value_t = 64)]
+    concurrent: usize,
+    /// "Near idle": within this many MiB of the idle RSS
+    #[arg(long, default_value_t = 16)]
+    near_mib: u64,
+    /// Longest wait for RSS to fall back
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    settle: Duration,
+    /// Where the server's stdout and stderr go
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// The server command and its arguments
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -231,6 +267,7 @@ fn run(probe: Probe) -> anyhow::Result<()> {
             output,
             command,
         } => cpu_during(&server_pid.to_string(), &output, &command),
+        Probe::EnvelopeMemory(options) => envelope_memory(&options),
         Probe::TagComponent { input, output, tag } => {
             let mut bytes =
                 std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
@@ -277,6 +314,71 @@ fn cpu_during(server_pid: &str, output: &Path, command: &[String]) -> anyhow::Re
     Ok(())
 }
 
+fn envelope_memory(options: &EnvelopeMemory) -> anyhow::Result<()> {
+    let port = free_port()?;
+    let mut server = spawn_server(&options.command, port, options.log.as_deref())?;
+    let outcome = (|| {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let ready = Target::parse(&format!("http://127.0.0.1:{port}/"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !loopback::get(&ready).is_ok_and(|answer| answer.status == 200) {
+            ensure!(Instant::now() < deadline, "the server did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let pid = server.id();
+        let (idle, _) = memory::rss(pid).context("the server exited")?;
+        let target = memory::Target {
+            pid,
+            address,
+            path: &options.path,
+            envelope: std::sync::Arc::new(memory::envelope(options.envelope_bytes)),
+            idle,
+            near: options.near_mib << 20,
+            wait: options.settle,
+        };
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+        let mut phases = Vec::new();
+        for at_once in [1, options.concurrent] {
+            let phase = target.phase(at_once)?;
+            eprintln!(
+                "{}: {at_once} x {}-byte envelope: peak RSS {:.0} MiB (idle {:.0} MiB), \
+                 inner statuses {:?} in {:.2} s; RSS {:.0} MiB 1 s later, within {} MiB of idle after {}",
+                options.label,
+                options.envelope_bytes,
+                mib(phase.peak),
+                mib(idle),
+                phase.statuses,
+                phase.elapsed.as_secs_f64(),
+                mib(phase.after_1s),
+                options.near_mib,
+                phase.settled_after.map_or_else(
+                    || format!("more than {:?}", options.settle),
+                    |after| format!("{:.2} s", after.as_secs_f64())
+                ),
+            );
+            phases.push(serde_json::json!({
+                "concurrent": at_once,
+                "envelope_bytes": options.envelope_bytes,
+                "statuses": phase.statuses.iter()
+                    .map(|(status, count)| serde_json::json!({"status": status, "count": count}))
+                    .collect::<Vec<_>>(),
+                "idle_rss_bytes": idle,
+                "peak_rss_bytes": phase.peak,
+                "rss_1s_after_bytes": phase.after_1s,
+                "settled_after_ms": phase.settled_after.map(|after| after.as_millis() as u64),
+                "elapsed_ms": phase.elapsed.as_millis() as u64,
+            }));
+        }
+        let measured = serde_json::json!({ "label": options.label, "phases": phases });
+        writeln!(std::io::stdout().lock(), "{measured}")?;
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    outcome
+}
+
 fn report(timings: Timings) -> anyhow::Result<()> {
     eprintln!(
         "{}: min {:.3} ms, median {:.3} ms, max {:.3} ms over {} runs{}",
@@ -302,28 +404,11 @@ fn time_start_up(
     polling: Polling,
     log: Option<&Path>,
 ) -> anyhow::Result<Duration> {
-    let port = free_port()?.to_string();
-    let target = Target::parse(&url.replace("{port}", &port))?;
-    let arguments: Vec<String> = command
-        .iter()
-        .map(|argument| argument.replace("{port}", &port))
-        .collect();
-    let (output, errors) = match log {
-        Some(path) => {
-            let file = File::options().create(true).append(true).open(path)?;
-            (Stdio::from(file.try_clone()?), Stdio::from(file))
-        }
-        None => (Stdio::null(), Stdio::null()),
-    };
-
+    let port = free_port()?;
+    let target = Target::parse(&url.replace("{port}", &port.to_string()))?;
     let started = Instant::now();
-    let mut child = Command::new(&arguments[0])
-        .args(&arguments[1..])
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors)
-        .spawn()
-        .with_context(|| format!("spawning {}", arguments[0]))?;
+    let mut child = spawn_server(command, port, log)?;
+    let arguments = command;
     let outcome = loop {
         if let Ok(answer) = loopback::get(&target)
             && answer.status == 200
@@ -352,6 +437,34 @@ fn time_start_up(
 }
 
 /// A port nobody listens on now.
+/// Spawns `command` with `{port}` in its arguments replaced by `port`, its
+/// output appended to `log` (or dropped).
+fn spawn_server(
+    command: &[String],
+    port: u16,
+    log: Option<&Path>,
+) -> anyhow::Result<std::process::Child> {
+    let port = port.to_string();
+    let arguments: Vec<String> = command
+        .iter()
+        .map(|argument| argument.replace("{port}", &port))
+        .collect();
+    let (output, errors) = match log {
+        Some(path) => {
+            let file = File::options().create(true).append(true).open(path)?;
+            (Stdio::from(file.try_clone()?), Stdio::from(file))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    Command::new(&arguments[0])
+        .args(&arguments[1..])
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors)
+        .spawn()
+        .with_context(|| format!("spawning {}", arguments[0]))
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(functions_contract::protocol::unused_tcp_port()?)
 }

@@ -9,6 +9,7 @@
 //! RESULTS/load/<N>-<row>/c<C>.rss_kib  the server's VmHWM after that cell
 //! RESULTS/load/<N>-<row>/c<C>.cpu      `bench-probe cpu-during`'s accounting of the measured load
 //! RESULTS/startup/*.json, hotswap/*.json   bench-probe's output
+//! RESULTS/memory/*.json                bench-probe envelope-memory's output
 //! ```
 //!
 //! The rows `wasm-handler`, `wasmtime-serve` and `native` are compared with
@@ -232,6 +233,7 @@ fn report(results: &Path) -> anyhow::Result<(String, u64)> {
             )?;
         }
     }
+    memory_section(&mut out, &results.join("memory"))?;
     if !failures.is_empty() {
         writeln!(out, "\n{failures}")?;
     }
@@ -517,6 +519,63 @@ fn cpu_model() -> String {
             (key.trim() == "model name").then(|| value.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The payload-mode memory table, from `bench-probe envelope-memory`'s JSON.
+fn memory_section(out: &mut String, dir: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n## Payload mode: resident memory under the largest envelopes (bench-probe)\n"
+    )?;
+    writeln!(
+        out,
+        "| server | envelopes at once | inner statuses | idle MiB | peak MiB | 1 s after MiB | within 16 MiB of idle after |"
+    )?;
+    writeln!(out, "|---|---:|---|---:|---:|---:|---:|")?;
+    let mib = |value: &serde_json::Value| {
+        value.as_u64().map_or("?".to_owned(), |bytes| {
+            format!("{:.0}", bytes as f64 / f64::from(1 << 20))
+        })
+    };
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        let measured: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+        for phase in measured["phases"].as_array().into_iter().flatten() {
+            let statuses: Vec<String> = phase["statuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|status| format!("{} × {}", status["count"], status["status"]))
+                .collect();
+            writeln!(
+                out,
+                "| {} | {} × {} MB | {} | {} | {} | {} | {} |",
+                measured["label"].as_str().unwrap_or("?"),
+                phase["concurrent"],
+                phase["envelope_bytes"].as_u64().unwrap_or(0) / 1_000_000,
+                statuses.join(", "),
+                mib(&phase["idle_rss_bytes"]),
+                mib(&phase["peak_rss_bytes"]),
+                mib(&phase["rss_1s_after_bytes"]),
+                phase["settled_after_ms"].as_u64().map_or(
+                    "not within the wait".to_owned(),
+                    |ms| format!("{:.1} s", ms as f64 / 1000.0)
+                ),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@
 //! envelope in flight costs at most its size twice over (the bytes, and a
 //! body that JSON escaping or base64 forced to be copied).
 
+mod envelope;
 mod request;
 mod result;
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use functions_contract::{AppConfig, FunctionConfig, HostConfig, HttpOutput, Mode};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header, request as http_request};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -27,6 +27,7 @@ use crate::failure::{Problem, Rejection};
 use crate::guest_output::Destination;
 use crate::handler::{Admit, Handler};
 use crate::problem;
+use envelope::{EnvelopeBuffer, OverLimit};
 
 /// Largest response a payload-mode invocation buffers into its envelope.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
@@ -121,7 +122,7 @@ pub(crate) async fn invoke(
         Err(rejection) => return refuse(&rejection),
     };
     let envelope = match read(body, envelope_limit, limits.body_read_timeout).await {
-        Ok(envelope) => envelope,
+        Ok(envelope) => envelope.into_bytes(),
         Err(Unread::TooLarge(limit)) => return refuse(&Rejection::BodyTooLarge { limit }),
         Err(Unread::TooSlow) => {
             return refuse(&Rejection::BodyTooSlow {
@@ -215,19 +216,25 @@ const BINARY_BODY: &str =
 
 /// Reads the envelope: at most `limit` bytes, within `timeout`.
 async fn read(
-    body: RequestBody,
+    mut body: RequestBody,
     limit: u64,
     timeout: std::time::Duration,
-) -> Result<Bytes, Unread> {
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    match tokio::time::timeout(timeout, Limited::new(body, limit_usize).collect()).await {
-        Err(_elapsed) => Err(Unread::TooSlow),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(Unread::TooLarge(limit))
+) -> Result<EnvelopeBuffer, Unread> {
+    let read = async {
+        let mut envelope = EnvelopeBuffer::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| Unread::Broken)?;
+            if let Some(data) = frame.data_ref() {
+                envelope
+                    .extend(data)
+                    .map_err(|OverLimit| Unread::TooLarge(limit))?;
+            }
         }
-        Ok(Err(_)) => Err(Unread::Broken),
-    }
+        Ok(envelope)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(Unread::TooSlow))
 }
 
 /// A refusal in the envelope a payload-mode POST must get, logged as every
