@@ -26,11 +26,14 @@ param publisherEmail string
 @description('Publisher name, required by API Management.')
 param publisherName string
 
-@description('Expected audience (aud) of callers\' tokens, e.g. api://catalog.')
+@description('Expected audience (aud) of callers\' tokens. Microsoft Entra ID v2.0 access tokens carry the API app registration\'s application (client) id, a GUID, never its api:// URI.')
 param jwtAudience string
 
 @description('Expected issuer (iss) of callers\' tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.')
 param jwtIssuer string
+
+@description('App role (an application permission of the API\'s app registration) a caller\'s token must carry in its roles claim.')
+param requiredRole string = 'Catalog.Read'
 
 @description('OpenID Connect discovery document of the issuer, e.g. https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration.')
 param openIdConfigUrl string
@@ -85,6 +88,7 @@ module apiManagement 'modules/api-management.bicep' = {
     apiPath: apiPath
     jwtAudience: jwtAudience
     jwtIssuer: jwtIssuer
+    requiredRole: requiredRole
     openIdConfigUrl: openIdConfigUrl
   }
 }

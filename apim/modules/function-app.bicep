@@ -51,6 +51,14 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 var flex = hostingPlan == 'FlexConsumption'
 // Flex Consumption deploys the app package into this container of the storage account.
 var deploymentContainerName = 'app-package'
+var flexSku = {
+  name: 'FC1'
+  tier: 'FlexConsumption'
+}
+var consumptionSku = {
+  name: 'Y1'
+  tier: 'Dynamic'
+}
 
 // Flex Consumption (FC1) by default: it runs custom handlers (the migration
 // guide's stack table lists `custom`), and Linux Consumption (Y1) takes no
@@ -60,15 +68,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${functionAppName}-plan'
   location: location
   kind: flex ? 'functionapp' : 'linux'
-  sku: flex
-    ? {
-        name: 'FC1'
-        tier: 'FlexConsumption'
-      }
-    : {
-        name: 'Y1'
-        tier: 'Dynamic'
-      }
+  sku: flex ? flexSku : consumptionSku
   properties: {
     reserved: true
   }
@@ -102,6 +102,28 @@ var consumptionSettings = [
   }
 ]
 
+// Where Flex Consumption finds the package, how far it scales, and the
+// runtime: `custom`, the custom handler.
+var flexAppConfig = {
+  deployment: {
+    storage: {
+      type: 'blobContainer'
+      value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+      authentication: {
+        type: 'SystemAssignedIdentity'
+      }
+    }
+  }
+  scaleAndConcurrency: {
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  runtime: {
+    name: 'custom'
+    version: '1.0'
+  }
+}
+
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: functionAppName
   location: location
@@ -113,27 +135,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     reserved: true
     httpsOnly: true
-    functionAppConfig: flex
-      ? {
-          deployment: {
-            storage: {
-              type: 'blobContainer'
-              value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
-              authentication: {
-                type: 'SystemAssignedIdentity'
-              }
-            }
-          }
-          scaleAndConcurrency: {
-            maximumInstanceCount: maximumInstanceCount
-            instanceMemoryMB: instanceMemoryMB
-          }
-          runtime: {
-            name: 'custom'
-            version: '1.0'
-          }
-        }
-      : null
+    functionAppConfig: flex ? flexAppConfig : null
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

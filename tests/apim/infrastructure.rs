@@ -40,7 +40,7 @@ fn operation_names_follow_the_import_rules() {
 }
 
 #[test]
-fn the_api_is_imported_from_the_guests_own_openapi_document() {
+fn the_api_is_imported_from_the_rendition_of_the_guests_openapi_document() {
     let resources = bicep::resources();
     let api = bicep::one_of_type(&resources, API);
     assert_eq!(api.literal("format", 2), "openapi+json");
@@ -48,15 +48,16 @@ fn the_api_is_imported_from_the_guests_own_openapi_document() {
     assert_eq!(loaded.len(), 1, "{loaded:?}");
     assert_eq!(
         files::canonical(&loaded[0]),
-        files::canonical(&files::openapi_path()),
-        "the import reads guest/openapi.json, the document the guest serves"
+        files::canonical(&crate::openapi::rendition_path()),
+        "the import reads the 3.0.3 rendition generated from guest/openapi.json"
     );
-    // And no copy of it is kept beside the infrastructure.
+    // And no other API description is kept beside the infrastructure.
     for path in files::files_under(&files::apim_dir(), "json") {
         let document = files::read_json(&path);
         assert!(
-            document.get("openapi").is_none() && document.get("swagger").is_none(),
-            "{} is an API description; import guest/openapi.json instead",
+            files::canonical(&path) == files::canonical(&crate::openapi::rendition_path())
+                || (document.get("openapi").is_none() && document.get("swagger").is_none()),
+            "{} is an API description; import the generated rendition instead",
             path.display()
         );
     }
@@ -229,11 +230,17 @@ fn the_function_app_runs_the_custom_handler_on_flex_or_linux_consumption() {
     assert!(module.contains("name: 'FC1' tier: 'FlexConsumption'"));
     assert!(module.contains("name: 'Y1' tier: 'Dynamic'"));
     let site = compact(&app.text());
+    assert!(site.contains("functionAppConfig: flex ? flexAppConfig : null"));
+    let config = module
+        .split("var flexAppConfig = {")
+        .nth(1)
+        .and_then(|rest| rest.split("resource ").next())
+        .expect("flexAppConfig");
     assert!(
-        site.contains("runtime: { name: 'custom' version: '1.0' }"),
-        "Flex runs the custom handler runtime: {site}"
+        config.contains("runtime: { name: 'custom' version: '1.0' }"),
+        "Flex runs the custom handler runtime: {config}"
     );
-    assert!(site.contains("type: 'SystemAssignedIdentity'"));
+    assert!(config.contains("type: 'SystemAssignedIdentity'"));
     // Flex takes neither FUNCTIONS_WORKER_RUNTIME nor FUNCTIONS_EXTENSION_VERSION
     // (learn.microsoft.com/azure/azure-functions/functions-app-settings,
     // "Flex Consumption plan deprecations"); Linux Consumption needs both.

@@ -15,5 +15,6 @@ mod backend;
 mod bicep;
 mod files;
 mod infrastructure;
+mod openapi;
 mod policies;
 mod policy;

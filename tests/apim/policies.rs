@@ -104,6 +104,77 @@ fn only_the_get_operation_caches_for_the_guests_max_age() {
     );
 }
 
+/// Without vary-by-query-parameter, every query parameter is part of APIM's
+/// cache key (learn.microsoft.com/azure/api-management/cache-lookup-policy):
+/// `?x=1` and `?x=2` would be two entries. The query is dropped before the
+/// lookup, so two requests differing only in their query use one entry.
+#[test]
+fn the_cache_key_does_not_depend_on_the_query() {
+    let operation = cached_operation_policy();
+    let document = operation.document();
+    let inbound = statements(section(&document, "inbound"));
+    let rewrite = inbound[position(&inbound, "rewrite-uri")];
+    assert!(
+        position(&inbound, "rewrite-uri") < position(&inbound, "cache-lookup"),
+        "the query is gone before the lookup"
+    );
+    // learn.microsoft.com/azure/api-management/rewrite-uri-policy: "false"
+    // drops every query parameter the template does not name.
+    assert_eq!(attribute(rewrite, "copy-unmatched-params"), "false");
+    let template = attribute(rewrite, "template");
+    assert!(
+        !template.contains('?'),
+        "the template adds no query: {template}"
+    );
+    let cached = files::openapi_operations()
+        .into_iter()
+        .find(|operation| operation.operation_id == "getCatalogItem")
+        .expect("getCatalogItem");
+    assert_eq!(
+        template, cached.path,
+        "the backend path is the operation's own"
+    );
+    let lookup = inbound[position(&inbound, "cache-lookup")];
+    assert!(lookup.attribute("vary-by-query-parameter").is_none());
+    assert!(elements(lookup, "vary-by-query-parameter").is_empty());
+}
+
+/// What a client (and any cache between it and APIM) may do with an item
+/// is set here, not left to how APIM rewrites the backend's `public`.
+#[test]
+fn the_client_gets_an_explicit_private_cache_control() {
+    let operation = cached_operation_policy();
+    let document = operation.document();
+    let lookup = element(section(&document, "inbound"), "cache-lookup");
+    assert_eq!(attribute(lookup, "downstream-caching-type"), "none");
+    let outbound = section(&document, "outbound");
+    let when = element(element(outbound, "choose"), "when");
+    let condition = attribute(when, "condition");
+    assert!(condition.contains("StatusCode == 200") && condition.contains("StatusCode == 304"));
+    let cache_control = header(when, "Cache-Control");
+    assert_eq!(cache_control.exists_action, "override");
+    assert_eq!(
+        cache_control.value.as_deref(),
+        Some(format!("private, max-age={MAX_AGE_SECONDS}").as_str())
+    );
+}
+
+/// A token for the audience is not enough: the caller's app needs the API's
+/// app role (validate-jwt's required-claims, from a named value).
+#[test]
+fn tokens_must_carry_the_apis_app_role() {
+    let api = api_policy();
+    let document = api.document();
+    let jwt = element(section(&document, "inbound"), "validate-jwt");
+    let claim = element(element(jwt, "required-claims"), "claim");
+    assert_eq!(attribute(claim, "name"), "roles");
+    assert_eq!(attribute(claim, "match"), "any");
+    assert_eq!(
+        element(claim, "value").text(),
+        Some("{{catalog-required-role}}")
+    );
+}
+
 #[test]
 fn callers_are_authenticated_then_rate_limited_by_subscription_or_ip() {
     let api = api_policy();
@@ -328,5 +399,23 @@ fn error_reasons_map_to_statuses() {
     assert!(
         action.contains("== 429 ? \"override\" : \"delete\""),
         "Retry-After only on 429: {action}"
+    );
+    // RFC 9110 section 11.6.1: every 401 names a scheme.
+    let challenge = header(
+        element(section(&document, "on-error"), "return-response"),
+        "WWW-Authenticate",
+    );
+    assert!(
+        challenge
+            .exists_action
+            .contains("== 401 ? \"override\" : \"delete\""),
+        "WWW-Authenticate on 401: {}",
+        challenge.exists_action
+    );
+    assert!(
+        challenge
+            .value
+            .as_deref()
+            .is_some_and(|value| value.starts_with("Bearer"))
     );
 }

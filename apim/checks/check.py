@@ -1,0 +1,142 @@
+"""Offline checks of apim/ with real parsers, for what neither APIM nor a
+Bicep compiler can check here (both cannot be installed from the registries
+this project reaches):
+
+1. the OpenAPI 3.0.3 rendition APIM imports is valid OpenAPI 3.0
+   (openapi-spec-validator's 3.0 validator);
+2. every C# policy expression (`@(...)` and `@{...}` in an attribute or in
+   element text) parses with tree-sitter's C# grammar;
+3. every Bicep file parses (pycep-parser), and every resource it declares
+   has a type and API version listed in RESOURCES, from the resource
+   reference (learn.microsoft.com/azure/templates/<type>/<version>).
+
+Run by scripts/test: `python apim/checks/check.py` from the repository root,
+in the environment `scripts/setup --python-tools` makes. Exits 1 on any
+failure, naming it.
+"""
+
+import glob
+import json
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import tree_sitter
+import tree_sitter_c_sharp
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation import OpenAPIV30SpecValidator
+from pycep import BicepParser
+
+# Resource types and the API versions the Bicep may use, each read in its
+# reference page: learn.microsoft.com/azure/templates/<type>/<version>.
+RESOURCES = {
+    "Microsoft.ApiManagement/service": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/apis": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/apis/diagnostics": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/apis/operations": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/apis/operations/policies": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/apis/policies": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/backends": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/loggers": {"2024-05-01"},
+    "Microsoft.ApiManagement/service/namedValues": {"2024-05-01"},
+    "Microsoft.Authorization/roleAssignments": {"2022-04-01"},
+    "Microsoft.Insights/components": {"2020-02-02"},
+    "Microsoft.KeyVault/vaults": {"2023-07-01"},
+    "Microsoft.KeyVault/vaults/secrets": {"2023-07-01"},
+    "Microsoft.OperationalInsights/workspaces": {"2023-09-01"},
+    "Microsoft.Storage/storageAccounts": {"2023-05-01"},
+    "Microsoft.Storage/storageAccounts/blobServices/containers": {"2023-05-01"},
+    "Microsoft.Web/serverfarms": {"2024-04-01"},
+    "Microsoft.Web/sites": {"2023-12-01", "2024-04-01"},
+    "Microsoft.Web/sites/host/functionKeys": {"2023-12-01"},
+}
+
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+    print(f"FAIL {message}", file=sys.stderr)
+
+
+def check_openapi():
+    path = "apim/openapi-3.0.json"
+    with open(path, encoding="utf-8") as file:
+        document = json.load(file)
+    if not str(document.get("openapi", "")).startswith("3.0."):
+        fail(f"{path}: openapi is {document.get('openapi')!r}, not 3.0.x")
+        return
+    try:
+        validate(document, cls=OpenAPIV30SpecValidator)
+        print(f"ok   {path}: valid OpenAPI {document['openapi']}")
+    except Exception as error:  # the validator raises its own error types
+        fail(f"{path}: {str(error).splitlines()[0]}")
+
+
+def expressions(element):
+    """Every policy expression of an element and its descendants."""
+    for node in element.iter():
+        for name, value in node.attrib.items():
+            if value.startswith("@"):
+                yield f"<{node.tag} {name}>", value
+        text = (node.text or "").strip()
+        if text.startswith("@"):
+            yield f"<{node.tag}> text", text
+
+
+def as_compilation_unit(expression):
+    """A policy expression as C# that a parser takes whole: a single
+    expression `@(...)` is returned, a statement block `@{...}` is a body."""
+    if expression.startswith("@("):
+        return "class Policy { object Expression() { return " + expression[1:] + "; } }"
+    if expression.startswith("@{"):
+        return "class Policy { object Expression() " + expression[1:] + " }"
+    return None
+
+
+def check_policies():
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c_sharp.language()))
+    for path in sorted(glob.glob("apim/policies/*.xml")):
+        root = ElementTree.parse(path).getroot()
+        count, failed = 0, len(failures)
+        for where, expression in expressions(root):
+            source = as_compilation_unit(expression)
+            if source is None:
+                fail(f"{path} {where}: {expression[:40]!r} is neither @(...) nor @{{...}}")
+                continue
+            tree = parser.parse(source.encode("utf-8"))
+            if tree.root_node.has_error:
+                fail(f"{path} {where}: C# does not parse: {expression[:120]!r}")
+            count += 1
+        if len(failures) == failed:
+            print(f"ok   {path}: {count} C# expressions parse")
+
+
+def declared_resources(parsed):
+    for name, resource in parsed.get("resources", {}).items():
+        yield name, resource["type"], resource["api_version"]
+
+
+def check_bicep():
+    for path in sorted(glob.glob("apim/**/*.bicep", recursive=True)):
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        try:
+            parsed = BicepParser().parse(text=text)
+        except Exception as error:  # lark's parse errors
+            fail(f"{path}: does not parse: {str(error).splitlines()[0]}")
+            continue
+        resources = list(declared_resources(parsed))
+        failed = len(failures)
+        for name, kind, version in resources:
+            if version not in RESOURCES.get(kind, set()):
+                fail(f"{path}: resource {name} is {kind}@{version}, not in the table of checked types")
+        if len(failures) == failed:
+            print(f"ok   {path}: parses, {len(resources)} resources of checked types and versions")
+
+
+check_openapi()
+check_policies()
+check_bicep()
+if failures:
+    print(f"{len(failures)} apim check(s) failed", file=sys.stderr)
+    sys.exit(1)
