@@ -242,6 +242,48 @@ resource catalogApi 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
   }
 }
 
+// The service-scope policy: the error envelope for every request the gateway
+// takes, in an API or not (policies/global.xml).
+resource servicePolicy 'Microsoft.ApiManagement/service/policies@2024-05-01' = {
+  parent: apim
+  name: 'policy'
+  properties: {
+    format: 'xml'
+    value: loadTextContent('../policies/global.xml')
+  }
+}
+
+// The product callers subscribe to: its subscriptions are scoped to it, so
+// a key opens this API only, and the rate limit (keyed on the subscription
+// in catalog-api.xml) counts per subscriber.
+resource product 'Microsoft.ApiManagement/service/products@2024-05-01' = {
+  parent: apim
+  name: 'catalog'
+  properties: {
+    displayName: 'Catalog'
+    description: 'The catalog API, with a key per subscriber.'
+    subscriptionRequired: true
+    approvalRequired: false
+    state: 'published'
+  }
+}
+
+resource productApi 'Microsoft.ApiManagement/service/products/apis@2024-05-01' = {
+  parent: product
+  name: catalogApi.name
+}
+
+// A first subscription for the first client; more are made per client.
+resource clientSubscription 'Microsoft.ApiManagement/service/subscriptions@2024-05-01' = {
+  parent: apim
+  name: 'catalog-first-client'
+  properties: {
+    displayName: 'Catalog: first client'
+    scope: product.id
+    state: 'active'
+  }
+}
+
 // Policies are deployed as "xml": the files are well-formed XML with their
 // expressions escaped, which is what that format means ("rawxml" is the
 // unescaped form).

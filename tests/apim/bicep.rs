@@ -130,14 +130,20 @@ pub fn by_symbol<'r>(resources: &'r [Resource], near: &Resource, symbol: &str) -
         .unwrap_or_else(|| panic!("no resource {symbol} in {}", near.file.display()))
 }
 
-/// The policy files attached by `apis/policies` (the API's) and
-/// `apis/operations/policies` (with their operation resource's name).
+/// The policy files attached by `service/policies` (the global one),
+/// `apis/policies` (the API's) and `apis/operations/policies` (with their
+/// operation resource's name).
 pub struct Attachments {
+    pub service: PathBuf,
     pub api: PathBuf,
     pub operations: Vec<(String, PathBuf)>,
 }
 
 pub fn attachments(resources: &[Resource]) -> Attachments {
+    let service = one_loaded_file(one_of_type(
+        resources,
+        "Microsoft.ApiManagement/service/policies",
+    ));
     let api = one_loaded_file(one_of_type(
         resources,
         "Microsoft.ApiManagement/service/apis/policies",
@@ -157,7 +163,11 @@ pub fn attachments(resources: &[Resource]) -> Attachments {
         (operation.name(), one_loaded_file(policy))
     })
     .collect();
-    Attachments { api, operations }
+    Attachments {
+        service,
+        api,
+        operations,
+    }
 }
 
 fn one_loaded_file(resource: &Resource) -> PathBuf {

@@ -67,6 +67,7 @@ fn the_api_is_imported_from_the_rendition_of_the_guests_openapi_document() {
 fn every_policy_file_is_attached_as_xml_and_caching_only_to_a_get() {
     let resources = bicep::resources();
     for type_name in [
+        "Microsoft.ApiManagement/service/policies",
         "Microsoft.ApiManagement/service/apis/policies",
         "Microsoft.ApiManagement/service/apis/operations/policies",
     ] {
@@ -82,6 +83,7 @@ fn every_policy_file_is_attached_as_xml_and_caching_only_to_a_get() {
         .map(|(_, path)| path.clone())
         .collect();
     attached.insert(attachments.api.clone());
+    attached.insert(attachments.service.clone());
     let on_disk: BTreeSet<_> = files::files_under(&files::apim_dir().join("policies"), "xml")
         .iter()
         .map(|path| files::canonical(path))
@@ -260,4 +262,29 @@ fn the_function_app_runs_the_custom_handler_on_flex_or_linux_consumption() {
         .and_then(|rest| rest.split("var ").next())
         .expect("commonSettings");
     assert!(!common.contains("FUNCTIONS_WORKER_RUNTIME"));
+}
+
+/// A product with its own subscription: a key opens this API only, and the
+/// rate limit, keyed on the subscription, counts per subscriber.
+#[test]
+fn callers_subscribe_to_a_product_that_holds_the_api() {
+    let resources = bicep::resources();
+    let product = bicep::one_of_type(&resources, "Microsoft.ApiManagement/service/products");
+    assert_eq!(product.property("subscriptionRequired", 2), Some("true"));
+    assert_eq!(product.literal("state", 2), "published");
+    let link = bicep::one_of_type(&resources, "Microsoft.ApiManagement/service/products/apis");
+    assert_eq!(link.parent(), product.symbol);
+    let api = bicep::one_of_type(&resources, API);
+    assert_eq!(
+        link.property("name", 1),
+        Some(format!("{}.name", api.symbol).as_str())
+    );
+    let subscription =
+        bicep::one_of_type(&resources, "Microsoft.ApiManagement/service/subscriptions");
+    assert_eq!(
+        subscription.property("scope", 2),
+        Some(format!("{}.id", product.symbol).as_str()),
+        "the subscription is the product's, not all-access"
+    );
+    assert_eq!(api.property("subscriptionRequired", 2), Some("true"));
 }

@@ -23,6 +23,11 @@ fn api_policy() -> PolicyFile {
     PolicyFile::load(&attachments().api)
 }
 
+/// The service-scope policy, in charge of the error envelope.
+fn global_policy() -> PolicyFile {
+    PolicyFile::load(&attachments().service)
+}
+
 /// The cached operation's policy: the one operation policy there is.
 fn cached_operation_policy() -> PolicyFile {
     let attachments = attachments();
@@ -38,8 +43,11 @@ fn cached_operation_policy() -> PolicyFile {
 #[test]
 fn policy_files_are_well_formed_and_keep_the_outer_scopes() {
     let paths = files::files_under(&files::apim_dir().join("policies"), "xml");
-    assert!(paths.len() >= 2, "policy files: {paths:?}");
+    assert!(paths.len() >= 3, "policy files: {paths:?}");
+    let global = attachments().service;
     for path in paths {
+        // The global scope has none above it, so no <base /> to run.
+        let expected_bases = usize::from(files::canonical(&path) != global);
         let policy = PolicyFile::load(&path);
         let document = policy.document();
         let root = document.root_element();
@@ -58,7 +66,7 @@ fn policy_files_are_well_formed_and_keep_the_outer_scopes() {
                 .count();
             assert_eq!(
                 bases,
-                1,
+                expected_bases,
                 "{}: <{name}> has {bases} <base />",
                 path.display()
             );
@@ -311,8 +319,8 @@ fn the_backend_gets_the_apim_headers_and_the_client_the_correlation_id() {
 
 #[test]
 fn on_error_answers_with_the_envelope_of_the_guest_and_the_host() {
-    let api = api_policy();
-    let document = api.document();
+    let global = global_policy();
+    let document = global.document();
     let response = element(section(&document, "on-error"), "return-response");
     let value = |name: &str| header(response, name).value.expect("a value");
     assert_eq!(value("Content-Type"), catalog::problem::CONTENT_TYPE);
@@ -353,10 +361,40 @@ fn on_error_answers_with_the_envelope_of_the_guest_and_the_host() {
     );
 }
 
+/// Errors outside the API (a request no API matches, a subscription key
+/// refused before any API policy runs) get the envelope too: it is the
+/// service scope's, and the API's and operation's on-error only run it.
+#[test]
+fn the_error_envelope_is_the_service_scopes_and_every_scope_reaches_it() {
+    let global = global_policy();
+    let document = global.document();
+    let on_error = statements(section(&document, "on-error"));
+    assert!(
+        on_error
+            .last()
+            .is_some_and(|last| last.has_tag_name("return-response")),
+        "the global on-error answers"
+    );
+    for path in [api_policy().path, cached_operation_policy().path] {
+        let policy = PolicyFile::load(&path);
+        let document = policy.document();
+        let tags: Vec<&str> = statements(section(&document, "on-error"))
+            .iter()
+            .map(|node| node.tag_name().name())
+            .collect();
+        assert_eq!(
+            tags,
+            ["base"],
+            "{}: on-error only runs the global one",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn error_reasons_map_to_statuses() {
-    let api = api_policy();
-    let document = api.document();
+    let global = global_policy();
+    let document = global.document();
     let mapping = elements(section(&document, "on-error"), "set-variable")
         .into_iter()
         .find(|node| node.attribute("name") == Some("problemStatus"))
