@@ -5,7 +5,10 @@ this project reaches):
 1. the OpenAPI 3.0.3 rendition APIM imports is valid OpenAPI 3.0
    (openapi-spec-validator's 3.0 validator);
 2. every C# policy expression (`@(...)` and `@{...}` in an attribute or in
-   element text) parses with tree-sitter's C# grammar;
+   element text) parses with tree-sitter's C# grammar, and every policy
+   element is one of POLICIES, in a section its reference page allows, with
+   only the attributes and child elements that page lists (placement is in
+   no schema, only in the pages);
 3. every Bicep file parses (pycep-parser), and every resource it declares
    has a type and API version listed in RESOURCES, from the resource
    reference (learn.microsoft.com/azure/templates/<type>/<version>).
@@ -54,6 +57,76 @@ RESOURCES = {
     "Microsoft.Web/sites/host/functionKeys": {"2023-12-01"},
 }
 
+# The policy elements the repository uses: the sections each may stand in,
+# its attributes and its child elements, from its page in the policy
+# reference, learn.microsoft.com/azure/api-management/<page>.
+ALL = {"inbound", "backend", "outbound", "on-error"}
+POLICIES = {
+    "base": (ALL, set(), set(), "api-management-howto-policies"),
+    "set-variable": (ALL, {"name", "value"}, set(), "set-variable-policy"),
+    "validate-jwt": (
+        {"inbound"},
+        {"header-name", "query-parameter-name", "token-value", "failed-validation-httpcode",
+         "failed-validation-error-message", "require-expiration-time", "require-scheme",
+         "require-signed-tokens", "clock-skew", "output-token-variable-name"},
+        {"openid-config", "issuer-signing-keys", "decryption-keys", "audiences", "issuers",
+         "required-claims"},
+        "validate-jwt-policy",
+    ),
+    "rate-limit-by-key": (
+        {"inbound"},
+        {"calls", "renewal-period", "counter-key", "increment-condition", "increment-count",
+         "retry-after-header-name", "retry-after-variable-name", "remaining-calls-header-name",
+         "remaining-calls-variable-name", "total-calls-header-name"},
+        set(),
+        "rate-limit-by-key-policy",
+    ),
+    "set-header": (ALL, {"name", "exists-action"}, {"value"}, "set-header-policy"),
+    "set-query-parameter": (
+        {"inbound", "backend"}, {"name", "exists-action"}, {"value"}, "set-query-parameter-policy"),
+    "set-backend-service": (
+        {"inbound", "backend"},
+        {"base-url", "backend-id", "sf-resolve-condition", "sf-service-instance-name",
+         "sf-listener-name"},
+        set(),
+        "set-backend-service-policy",
+    ),
+    "rewrite-uri": ({"inbound"}, {"template", "copy-unmatched-params"}, set(), "rewrite-uri-policy"),
+    "cache-lookup": (
+        {"inbound"},
+        {"vary-by-developer", "vary-by-developer-groups", "caching-type",
+         "downstream-caching-type", "must-revalidate", "allow-private-response-caching"},
+        {"vary-by-header", "vary-by-query-parameter"},
+        "cache-lookup-policy",
+    ),
+    "cache-store": ({"outbound"}, {"duration", "cache-response"}, set(), "cache-store-policy"),
+    "choose": (ALL, set(), {"when", "otherwise"}, "choose-policy"),
+    "return-response": (
+        ALL, {"response-variable-name"}, {"set-status", "set-header", "set-body"},
+        "return-response-policy"),
+    "set-status": (ALL, {"code", "reason"}, set(), "set-status-policy"),
+    "set-body": (
+        {"inbound", "outbound", "backend"}, {"template", "xsi-nil", "parse-date"}, set(),
+        "set-body-policy"),
+    "forward-request": (
+        {"backend"},
+        {"timeout", "timeout-ms", "continue-timeout", "follow-redirects", "buffer-request-body",
+         "buffer-response", "fail-on-error-status-code", "http-version"},
+        set(),
+        "forward-request-policy",
+    ),
+}
+# Elements that belong to a policy rather than stand in a section; their
+# parent's entry says where they may be.
+CHILDREN = {
+    "openid-config": {"url"}, "audiences": set(), "audience": set(), "issuers": set(),
+    "issuer": set(), "required-claims": set(), "claim": {"name", "match", "separator"},
+    "value": set(), "when": {"condition"}, "otherwise": set(),
+    "vary-by-header": set(), "vary-by-query-parameter": set(),
+}
+NESTED = {"audiences": {"audience"}, "issuers": {"issuer"}, "required-claims": {"claim"},
+          "claim": {"value"}}
+
 failures = []
 
 
@@ -97,10 +170,63 @@ def as_compilation_unit(expression):
     return None
 
 
+def check_statement(path, section, node):
+    """One policy statement in `section`: known, allowed there, with known
+    attributes and children (recursively, `choose` branches included)."""
+    entry = POLICIES.get(node.tag)
+    if entry is None:
+        fail(f"{path}: <{node.tag}> in <{section}> is not in the checked policy table")
+        return
+    sections, attributes, children, page = entry
+    if section not in sections:
+        fail(f"{path}: <{node.tag}> may not stand in <{section}> ({page})")
+    for name in node.attrib:
+        if name not in attributes:
+            fail(f"{path}: <{node.tag}> has no attribute {name} ({page})")
+    for child in node:
+        if child.tag not in children:
+            fail(f"{path}: <{node.tag}> takes no <{child.tag}> ({page})")
+        elif child.tag in ("when", "otherwise"):
+            check_child(path, child, page)
+            for statement in child:
+                check_statement(path, section, statement)
+        elif node.tag == "return-response":
+            # return-response's own set-status, set-header and set-body.
+            check_statement(path, "inbound" if child.tag == "set-body" else section, child)
+        else:
+            check_child(path, child, page)
+
+
+def check_child(path, node, page):
+    for name in node.attrib:
+        if name not in CHILDREN.get(node.tag, set()):
+            fail(f"{path}: <{node.tag}> has no attribute {name} ({page})")
+    if node.tag in ("when", "otherwise"):
+        return
+    for child in node:
+        if child.tag not in NESTED.get(node.tag, set()):
+            fail(f"{path}: <{node.tag}> takes no <{child.tag}> ({page})")
+        else:
+            check_child(path, child, page)
+
+
+def check_placement(path, root):
+    failed = len(failures)
+    for section in root:
+        if section.tag not in ALL:
+            fail(f"{path}: <{section.tag}> is not a policy section")
+            continue
+        for statement in section:
+            check_statement(path, section.tag, statement)
+    if len(failures) == failed:
+        print(f"ok   {path}: every element in a section, with the attributes, its page allows")
+
+
 def check_policies():
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c_sharp.language()))
     for path in sorted(glob.glob("apim/policies/*.xml")):
         root = ElementTree.parse(path).getroot()
+        check_placement(path, root)
         count, failed = 0, len(failures)
         for where, expression in expressions(root):
             source = as_compilation_unit(expression)

@@ -211,6 +211,34 @@ resource backend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
       validateCertificateChain: true
       validateCertificateName: true
     }
+    // Five 5xx answers or failed connections within a minute open the
+    // breaker for a minute (or as long as the backend's Retry-After says:
+    // wasm-handler's 503 at capacity carries one), and callers get 503 at
+    // once instead of waiting on a failing app
+    // (learn.microsoft.com/azure/api-management/backends#circuit-breaker).
+    circuitBreaker: {
+      rules: [
+        {
+          name: 'catalog-functions-failing'
+          failureCondition: {
+            count: 5
+            interval: 'PT1M'
+            statusCodeRanges: [
+              {
+                min: 500
+                max: 599
+              }
+            ]
+            errorReasons: [
+              'BackendConnectionFailure'
+              'Timeout'
+            ]
+          }
+          tripDuration: 'PT1M'
+          acceptRetryAfter: true
+        }
+      ]
+    }
   }
   dependsOn: [
     functionKeyValue

@@ -288,3 +288,35 @@ fn callers_subscribe_to_a_product_that_holds_the_api() {
     );
     assert_eq!(api.property("subscriptionRequired", 2), Some("true"));
 }
+
+/// The backend entity trips on a failing app (5xx, failed connections,
+/// timeouts), honours the backend's Retry-After, and is only reached
+/// through its id: the breaker's 503 comes from the entity the policy names.
+#[test]
+fn the_backend_has_a_circuit_breaker_that_honours_retry_after() {
+    let resources = bicep::resources();
+    let backend = bicep::one_of_type(&resources, BACKEND);
+    let text = compact(&backend.text());
+    let breaker = text
+        .split("circuitBreaker: {")
+        .nth(1)
+        .expect("a circuit breaker on the backend");
+    assert!(
+        breaker.contains("statusCodeRanges: [ { min: 500 max: 599 } ]"),
+        "{breaker}"
+    );
+    assert!(breaker.contains("count: 5") && breaker.contains("interval: 'PT1M'"));
+    assert!(breaker.contains("tripDuration: 'PT1M'"));
+    assert!(breaker.contains("acceptRetryAfter: true"));
+    let api = PolicyFile::load(&bicep::attachments(&resources).api);
+    let document = api.document();
+    assert!(
+        policy::elements(document.root_element(), "set-backend-service")
+            .iter()
+            .all(|routing| routing.attribute("base-url").is_none()),
+        "no policy goes around the backend entity by URL"
+    );
+    // The breaker's 503 gets the envelope: any error status is kept.
+    let global = PolicyFile::load(&bicep::attachments(&resources).service);
+    assert!(global.text.contains("current >= 400 ? current : 500"));
+}
