@@ -34,10 +34,14 @@ pub(crate) struct EngineLimits {
 pub(crate) const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 
 /// Core instances, tables and memories a component may hold per slot. A Rust
-/// wasi:http component has its main module plus a few small shim modules.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
-const TABLES_PER_COMPONENT: u32 = 8;
-const MEMORIES_PER_COMPONENT: u32 = 2;
+/// wasi:http component has its main module plus a few small shim modules;
+/// componentize-py's links CPython's modules and shims: 14 core instances
+/// (measured on 0.25.1). The bounds leave room past both: they cost only
+/// address space, reserved once, and every slot must fit any served
+/// component, or admission could let in a request the pool cannot hold.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const TABLES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
 
 /// The engine configuration shared by `serve` and `compile`.
 pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {

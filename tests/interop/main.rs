@@ -2,9 +2,14 @@
 //! runs it. It builds with `cargo component build` as well as with cargo, and
 //! runs unmodified under `wasmtime serve -Scli`, the reference host.
 //!
+//! A component from another language's toolchain serves too: a Python
+//! handler built with componentize-py.
+//!
 //! Needs cargo-component, which `scripts/setup --tools` installs and the
-//! environment variable `CARGO_COMPONENT` names (scripts/test sets it), and
-//! `wasmtime serve`, the `wasmtime-serve` package of this workspace.
+//! environment variable `CARGO_COMPONENT` names, componentize-py, which
+//! `scripts/setup --python-tools` installs and `COMPONENTIZE_PY` names
+//! (scripts/test sets both), and `wasmtime serve`, the `wasmtime-serve`
+//! package of this workspace.
 
 /// The binary under test, built by cargo from this source before the tests run.
 const HANDLER: Handler = Handler::new(env!("CARGO_BIN_EXE_wasm-handler"));
@@ -115,4 +120,42 @@ async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
     ]);
     let server = HandlerProcess::launch(command, port).await;
     assert_catalog_contract(server.port()).await;
+}
+
+/// componentize-py links CPython's modules into one component of 14 core
+/// instances, more than a Rust component has: the host must load it, from
+/// source and precompiled, and serve it.
+#[tokio::test]
+async fn a_python_component_built_with_componentize_py_serves() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guest");
+    std::fs::create_dir_all(&out).expect("an output folder");
+    let guest = workspace().join("tests/test-guests/python");
+    let component = out.join("python.wasm");
+    let status = Command::new(tool("COMPONENTIZE_PY"))
+        .args(["-d", "wit", "-w", "handler", "componentize", "app", "-o"])
+        .arg(&component)
+        .current_dir(&guest)
+        .status()
+        .expect("running componentize-py");
+    assert!(status.success(), "componentize-py failed");
+
+    // Precompiled first: compiling CPython takes longer than the Functions
+    // host's readiness wait would allow on a slow machine.
+    let precompiled = out.join("python.cwasm");
+    let status = Command::new(env!("CARGO_BIN_EXE_wasm-handler"))
+        .arg("compile")
+        .arg(&component)
+        .arg("-o")
+        .arg(&precompiled)
+        .status()
+        .expect("running wasm-handler compile");
+    assert!(status.success(), "wasm-handler compile failed");
+
+    let handler = HANDLER.start(&precompiled).await;
+    let response = Forward::get("/api/python/hello").send(handler.port()).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        String::from_utf8_lossy(&response.body),
+        "hello from python at /api/python/hello"
+    );
 }
