@@ -91,8 +91,9 @@ pub struct Phase {
     pub settled_after: Option<Duration>,
 }
 
-/// A running server to send envelopes to, and how to judge its RSS after.
-pub struct Target<'a> {
+/// What one memory measurement sends, to which running server, and how it
+/// judges the server's RSS afterwards.
+pub struct Measurement<'a> {
     /// The server's process id.
     pub pid: u32,
     /// Where it listens.
@@ -109,7 +110,7 @@ pub struct Target<'a> {
     pub wait: Duration,
 }
 
-impl Target<'_> {
+impl Measurement<'_> {
     /// Sends `concurrent` envelopes at once, then watches the RSS fall back.
     pub fn phase(&self, concurrent: usize) -> anyhow::Result<Phase> {
         let (pid, address) = (self.pid, self.address);

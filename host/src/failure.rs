@@ -64,9 +64,11 @@ pub(crate) enum Rejection {
     /// The head could not be parsed (hyper refused it before the host saw it).
     #[error("request head unparsable")]
     Unparsable,
-    /// The head has more fields than hyper parses, or is far over the limit.
+    /// hyper refused the head before the host saw it: more fields than it
+    /// parses, or far more bytes than its buffer (unlike
+    /// [`Rejection::HeadersTooLarge`], the host's own byte limit).
     #[error("request head too large")]
-    HeadTooLarge {
+    HeadOverParserLimits {
         /// `--max-header-size`, bytes.
         limit: usize,
     },
@@ -89,7 +91,7 @@ impl Problem for Rejection {
             Rejection::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
             Rejection::Unparsable | Rejection::HostHeader => StatusCode::BAD_REQUEST,
-            Rejection::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Rejection::HeadOverParserLimits { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -117,7 +119,7 @@ impl Problem for Rejection {
                 "The request is not valid HTTP/1.1: its request line or a header could not be parsed."
                     .to_owned()
             }
-            Rejection::HeadTooLarge { limit } => format!(
+            Rejection::HeadOverParserLimits { limit } => format!(
                 "The request head has more than {MAX_HEADER_FIELDS} header fields, or is far larger than {limit} bytes."
             ),
             Rejection::HostHeader => {

@@ -8,6 +8,7 @@
 //! `func start` and Azure add the timestamp. JSON lines carry everything,
 //! timestamp and span fields included.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -241,11 +242,22 @@ pub(crate) fn render_text<'f>(
 }
 
 fn write_text_field(line: &mut String, name: &str, value: &Value) {
-    let _ = match value {
-        Value::String(text) if is_bare(text) => write!(line, " {name}={text}"),
-        // Quoted and escaped: the line stays one line and `name=value` stays parseable.
-        other => write!(line, " {name}={}", log_text::escape(&other.to_string())),
-    };
+    match value {
+        Value::String(text) if is_bare(text) => {
+            let _ = write!(line, " {name}={text}");
+        }
+        // Quoted and escaped: the line stays one line and `name=value` stays
+        // parseable. Written in place; copied only if JSON left a line
+        // breaker in it (JSON escapes C0 controls, not NEL or U+2028).
+        other => {
+            let start = line.len();
+            let _ = write!(line, " {name}={other}");
+            if let Cow::Owned(escaped) = log_text::escape(&line[start..]) {
+                line.truncate(start);
+                line.push_str(&escaped);
+            }
+        }
+    }
 }
 
 /// Whether a text value can be written without quotes.

@@ -80,7 +80,7 @@ impl<S> ProblemsForUnparsed<S> {
     fn replacement_for(&self, status: StatusCode, replaces: usize) -> Replacement {
         let rejection = match status {
             StatusCode::URI_TOO_LONG => Rejection::UriTooLong,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Rejection::HeadTooLarge {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Rejection::HeadOverParserLimits {
                 limit: self.max_header_bytes,
             },
             _ => Rejection::Unparsable,

@@ -328,7 +328,7 @@ fn envelope_memory(options: &EnvelopeMemory) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_secs(1));
         let pid = server.id();
         let (idle, _) = memory::rss(pid).context("the server exited")?;
-        let target = memory::Target {
+        let measurement = memory::Measurement {
             pid,
             address,
             path: &options.path,
@@ -340,7 +340,7 @@ fn envelope_memory(options: &EnvelopeMemory) -> anyhow::Result<()> {
         let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
         let mut phases = Vec::new();
         for at_once in [1, options.concurrent] {
-            let phase = target.phase(at_once)?;
+            let phase = measurement.phase(at_once)?;
             eprintln!(
                 "{}: {at_once} x {}-byte envelope: peak RSS {:.0} MiB (idle {:.0} MiB), \
                  inner statuses {:?} in {:.2} s; RSS {:.0} MiB 1 s later, within {} MiB of idle after {}",
