@@ -72,6 +72,10 @@ pub(crate) enum Rejection {
         /// `--max-header-size`, bytes.
         limit: usize,
     },
+    /// A request target with a fragment (`#`), which RFC 9112 section 3.2
+    /// does not allow and the `http` crate would drop.
+    #[error("fragment in the request target")]
+    FragmentInTarget,
     /// An HTTP/1.1 request without a `Host`, or with more than one.
     #[error("no single Host header")]
     HostHeader,
@@ -90,7 +94,9 @@ impl Problem for Rejection {
             Rejection::BodyBroken => StatusCode::BAD_REQUEST,
             Rejection::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
-            Rejection::Unparsable | Rejection::HostHeader => StatusCode::BAD_REQUEST,
+            Rejection::Unparsable | Rejection::HostHeader | Rejection::FragmentInTarget => {
+                StatusCode::BAD_REQUEST
+            }
             Rejection::HeadOverParserLimits { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
@@ -122,6 +128,9 @@ impl Problem for Rejection {
             Rejection::HeadOverParserLimits { limit } => format!(
                 "The request head has more than {MAX_HEADER_FIELDS} header fields, or is far larger than {limit} bytes."
             ),
+            Rejection::FragmentInTarget => {
+                "A request target may not carry a fragment ('#'; RFC 9112, section 3.2).".to_owned()
+            }
             Rejection::HostHeader => {
                 "An HTTP/1.1 request must carry exactly one Host header (RFC 9112, section 3.2)."
                     .to_owned()

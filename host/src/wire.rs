@@ -6,7 +6,11 @@
 //! itself, with an empty body, before any handler runs. [`ProblemsForUnparsed`]
 //! sits between hyper and the socket and writes those answers as the host's
 //! problem+json with a correlation id instead, so that every refusal looks
-//! the same to a client and is logged.
+//! the same to a client and is logged. It also follows the read side far
+//! enough to refuse a fragment in a request target, which the `http` crate
+//! would silently drop ([`request_lines`]).
+
+mod request_lines;
 
 use std::io;
 use std::pin::Pin;
@@ -15,6 +19,7 @@ use std::task::{Context, Poll, ready};
 use http::{StatusCode, Version, header, request};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use self::request_lines::RequestLines;
 use crate::failure::{Problem, Rejection};
 use crate::problem;
 
@@ -29,10 +34,12 @@ pub(crate) fn check_host(head: &request::Parts) -> Result<(), Rejection> {
 }
 
 /// A connection's socket whose writes pass through, except hyper's own
-/// answer to a head it could not parse, which becomes a problem response.
+/// answer to a head it could not parse, which becomes a problem response;
+/// reads pass through with any `#` in a request target made unparsable.
 pub(crate) struct ProblemsForUnparsed<S> {
     inner: S,
     max_header_bytes: usize,
+    lines: RequestLines,
     /// The problem response being written in place of hyper's answer, how
     /// much of it is written, and the length of hyper's answer.
     replacement: Option<Replacement>,
@@ -50,6 +57,7 @@ impl<S> ProblemsForUnparsed<S> {
         Self {
             inner,
             max_header_bytes,
+            lines: RequestLines::default(),
             replacement: None,
         }
     }
@@ -83,6 +91,7 @@ impl<S> ProblemsForUnparsed<S> {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Rejection::HeadOverParserLimits {
                 limit: self.max_header_bytes,
             },
+            _ if self.lines.fragment_seen() => Rejection::FragmentInTarget,
             _ => Rejection::Unparsable,
         };
         let correlation_id = crate::context::new_correlation_id();
@@ -134,7 +143,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for ProblemsForUnparsed<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.lines.follow(&mut buf.filled_mut()[before..]);
+        Poll::Ready(Ok(()))
     }
 }
 

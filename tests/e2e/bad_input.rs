@@ -119,6 +119,32 @@ async fn an_http_1_1_request_needs_exactly_one_host() {
     assert_still_serving(&mut handler).await;
 }
 
+/// RFC 9112 section 3.2: a request target has no fragment. The `http` crate
+/// would drop one silently and serve `/a#b` as `/a`; the host refuses it,
+/// on a connection's first request and on one that follows a body.
+#[tokio::test]
+async fn a_fragment_in_the_request_target_is_refused() {
+    let mut handler = HANDLER.start(guests::CATALOG).await;
+    let reply = raw(
+        &handler,
+        b"GET /api/catalog/42#top HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert_raw_problem(&reply, 400);
+    assert!(reply.text().contains("fragment"), "{}", reply.text());
+
+    let pipelined =
+        b"GET /api/catalog/42 HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n#a b#c d#\
+        GET /api/catalog/42#top HTTP/1.1\r\nHost: x\r\n\r\n";
+    let text = raw(&handler, pipelined).await.text();
+    let (first, second) = text
+        .split_once("HTTP/1.1 400 ")
+        .unwrap_or_else(|| panic!("the second request refused: {text}"));
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(second.contains("fragment"), "{text}");
+    assert_still_serving(&mut handler).await;
+}
+
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_headers_are_tolerated() {
     let mut handler = HANDLER.start(guests::CATALOG).await;
