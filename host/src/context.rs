@@ -79,10 +79,22 @@ impl RequestContext {
     }
 
     /// Rewrites a request head into what the guest sees: the correlation id
-    /// set, function keys removed, and an authority the guest can read.
+    /// set, credentials removed, and an authority the guest can read.
+    ///
+    /// The guest gets no function key, `Authorization`, `Proxy-Authorization`
+    /// or subscription key: they were checked before it runs (by the Functions
+    /// host, App Service Authentication or API Management), and a guest that
+    /// never holds one cannot leak it.
     pub(crate) fn prepare_for_guest(&self, head: &mut request::Parts) {
         let headers = &mut head.headers;
-        headers.remove(&FUNCTION_KEY);
+        for credential in [
+            &FUNCTION_KEY,
+            &AUTHORIZATION,
+            &PROXY_AUTHORIZATION,
+            &SUBSCRIPTION_KEY,
+        ] {
+            headers.remove(credential);
+        }
         let correlation_id =
             HeaderValue::from_str(&self.correlation_id).expect("correlation ids are visible ASCII");
         headers.insert(CORRELATION_ID, correlation_id);
@@ -91,7 +103,7 @@ impl RequestContext {
             headers.insert(HOST, HeaderValue::from_static("localhost"));
         }
         if let Some(query) = head.uri.query()
-            && let Some(kept) = without_function_key(query)
+            && let Some(kept) = without_secret_parameters(query)
         {
             let path_and_query = match kept.is_empty() {
                 true => head.uri.path().to_owned(),
@@ -186,11 +198,14 @@ fn request_id_root(value: &str) -> Option<&str> {
     }
 }
 
-/// The query without `code` parameters, or `None` when it has none.
-fn without_function_key(query: &str) -> Option<String> {
+/// The query without `code` and `subscription-key` parameters, or `None`
+/// when it has none.
+fn without_secret_parameters(query: &str) -> Option<String> {
     let is_key = |pair: &&str| {
-        let name = pair.split('=').next().unwrap_or_default();
-        percent_decode(name).eq_ignore_ascii_case(FUNCTION_KEY_PARAMETER)
+        let name = percent_decode(pair.split('=').next().unwrap_or_default());
+        SECRET_PARAMETERS
+            .iter()
+            .any(|secret| name.eq_ignore_ascii_case(secret))
     };
     if !query.split('&').any(|pair| is_key(&pair)) {
         return None;
@@ -477,18 +492,31 @@ mod tests {
     }
 
     #[test]
-    fn guest_request_loses_function_keys_and_gains_the_correlation_id() {
+    fn guest_request_loses_credentials_and_gains_the_correlation_id() {
         let mut head = head(
-            "/api/catalog/42?a=1&code=secret-key-1&b=2&%63ode=x",
+            "/api/catalog/42?a=1&code=secret-key-1&b=2&%63ode=x&Subscription-Key=s",
             &[
                 ("x-functions-key", "secret-key-2"),
+                ("authorization", "Bearer token"),
+                ("proxy-authorization", "Basic dTpw"),
+                ("ocp-apim-subscription-key", "sub"),
+                ("cookie", "a=1"),
                 ("x-correlation-id", "c1"),
             ],
         );
         let ctx = RequestContext::new(&head);
         ctx.prepare_for_guest(&mut head);
         assert_eq!(head.uri.to_string(), "/api/catalog/42?a=1&b=2");
-        assert!(head.headers.get("x-functions-key").is_none());
+        for credential in [
+            "x-functions-key",
+            "authorization",
+            "proxy-authorization",
+            "ocp-apim-subscription-key",
+        ] {
+            assert!(head.headers.get(credential).is_none(), "{credential}");
+        }
+        // A cookie is the guest's own state, not a credential the platform checked.
+        assert_eq!(head.headers["cookie"], "a=1");
         assert_eq!(head.headers["x-correlation-id"], "c1");
         assert_eq!(head.headers["host"], "localhost");
 
@@ -592,7 +620,7 @@ mod tests {
                 pairs in proptest::collection::vec(("(code|CODE|%63ode|[a-z]{1,6})", "[a-zA-Z0-9%=+]{0,12}"), 0..8),
             ) {
                 let query = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-                let kept = without_function_key(&query).unwrap_or(query);
+                let kept = without_secret_parameters(&query).unwrap_or(query);
                 for pair in kept.split('&').filter(|pair| !pair.is_empty()) {
                     let name = pair.split('=').next().unwrap_or_default();
                     prop_assert!(!percent_decode(name).eq_ignore_ascii_case("code"), "{}", kept);
@@ -616,7 +644,7 @@ mod tests {
                 let _ = traceparent_trace_id(&text);
                 let _ = request_id_root(&text);
                 let _ = percent_decode(&text);
-                let _ = without_function_key(&text);
+                let _ = without_secret_parameters(&text);
             }
         }
     }
