@@ -57,7 +57,16 @@ impl Loader {
     /// the reason when the file is missing, is not a component, or does not
     /// export `wasi:http/incoming-handler` with imports the host offers.
     pub(crate) fn load(&self, path: &Path) -> wasmtime::Result<ComponentVersion> {
-        let loaded = self.artifacts.load(path)?;
+        let loaded =
+            self.artifacts.load(path).map_err(|error| {
+                match crate::engine::pool_limit_hint(&error) {
+                Some(option) => error.context(format!(
+                    "{} does not fit a slot of the instance pool: raise the limit with {option}",
+                    path.display()
+                )),
+                None => error,
+            }
+            })?;
         let instance_pre = self
             .linker
             .instantiate_pre(&loaded.component)

@@ -23,6 +23,67 @@ pub(crate) struct EngineLimits {
     pub(crate) max_memory_bytes: usize,
     /// Memory (and table) bytes a pool slot keeps resident between instances.
     pub(crate) keep_resident_bytes: usize,
+    /// What one component may hold in its pool slot.
+    pub(crate) per_component: ComponentLimits,
+}
+
+/// Core instances, tables and memories one component may hold in a pool slot.
+///
+/// A Rust wasi:http component has its main module plus a few small shim
+/// modules; componentize-py's links CPython's modules and shims: 14 core
+/// instances (measured on 0.25.1). The defaults leave room past both: they
+/// cost only address space, reserved once, and every slot must fit any
+/// served component, or admission could let in a request the pool cannot
+/// hold. A component past one is refused when it loads, with the option
+/// that raises it named ([`pool_limit_hint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ComponentLimits {
+    pub(crate) core_instances: u32,
+    pub(crate) tables: u32,
+    pub(crate) memories: u32,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> Self {
+        Self {
+            core_instances: 32,
+            tables: 32,
+            memories: 4,
+        }
+    }
+}
+
+/// The serve options that raise each per-component limit, with the text of
+/// wasmtime's refusal (`validate_component` in wasmtime 48's pooling
+/// allocator, which gives no typed error) and, for the memory size, the
+/// context its memory check adds.
+const POOL_LIMITS: [(&str, &str); 4] = [
+    (
+        "core module instances, which exceeds the configured maximum",
+        "--max-core-instances-per-component (WASM_HANDLER_MAX_CORE_INSTANCES_PER_COMPONENT)",
+    ),
+    (
+        "linear memories, which exceeds the configured maximum",
+        "--max-memories-per-component (WASM_HANDLER_MAX_MEMORIES_PER_COMPONENT)",
+    ),
+    (
+        "tables, which exceeds the configured maximum",
+        "--max-tables-per-component (WASM_HANDLER_MAX_TABLES_PER_COMPONENT)",
+    ),
+    (
+        "module memory does not fit in pooling allocator requirements",
+        "--max-memory (WASM_HANDLER_MAX_MEMORY)",
+    ),
+];
+
+/// The option that raises the pool limit `error` (from loading a
+/// component) says was exceeded, if it is one.
+pub(crate) fn pool_limit_hint(error: &wasmtime::Error) -> Option<&'static str> {
+    let text = format!("{error:#}");
+    POOL_LIMITS
+        .iter()
+        .find(|(refusal, _)| text.contains(refusal))
+        .map(|(_, option)| *option)
 }
 
 /// The default of [`EngineLimits::keep_resident_bytes`]. A slot is reset by
@@ -33,16 +94,6 @@ pub(crate) struct EngineLimits {
 /// filled slot after slot and RSS rose ~11 MiB over its first 2 minutes.
 pub(crate) const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 
-/// Core instances, tables and memories a component may hold per slot. A Rust
-/// wasi:http component has its main module plus a few small shim modules;
-/// componentize-py's links CPython's modules and shims: 14 core instances
-/// (measured on 0.25.1). The bounds leave room past both: they cost only
-/// address space, reserved once, and every slot must fit any served
-/// component, or admission could let in a request the pool cannot hold.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
-const TABLES_PER_COMPONENT: u32 = 32;
-const MEMORIES_PER_COMPONENT: u32 = 4;
-
 /// The engine configuration shared by `serve` and `compile`.
 pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
     let mut config = Config::new();
@@ -52,14 +103,15 @@ pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
         // Instances come from pre-reserved slots: no mmap per request and
         // copy-on-write images stay mapped between requests of the same guest.
         let n = limits.max_instances + RESERVED_SLOTS;
+        let per = limits.per_component;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-            .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
-            .max_tables_per_component(TABLES_PER_COMPONENT)
-            .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
-            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .total_core_instances(n.saturating_mul(per.core_instances))
+            .max_core_instances_per_component(per.core_instances)
+            .total_tables(n.saturating_mul(per.tables))
+            .max_tables_per_component(per.tables)
+            .total_memories(n.saturating_mul(per.memories))
+            .max_memories_per_component(per.memories)
             .total_stacks(n)
             .max_memory_size(limits.max_memory_bytes);
         // Reset a slot by rewriting what the last instance dirtied instead of
@@ -127,6 +179,7 @@ pub(crate) fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
         max_instances: 1,
         max_memory_bytes: 1 << 20,
         keep_resident_bytes: 0,
+        per_component: ComponentLimits::default(),
     };
     let mut config = config(any_limits, false);
     if cpu == CpuFeatures::Baseline {
@@ -163,18 +216,58 @@ mod tests {
     #[test]
     fn pool_sizes_do_not_change_compiled_code() {
         let compiling = engine_id(&for_compiling(CpuFeatures::Native).expect("an engine"));
-        for (max_instances, max_memory_bytes, keep_resident_bytes) in [
-            (1, 1 << 20, 0),
-            (256, 128 << 20, 256 << 10),
-            (1000, 4 << 30, 16 << 20),
+        let raised = ComponentLimits {
+            core_instances: 200,
+            tables: 100,
+            memories: 16,
+        };
+        for (max_instances, max_memory_bytes, keep_resident_bytes, per_component) in [
+            (1, 1 << 20, 0, ComponentLimits::default()),
+            (256, 128 << 20, 256 << 10, raised),
+            (1000, 4 << 30, 16 << 20, ComponentLimits::default()),
         ] {
             let limits = EngineLimits {
                 max_instances,
                 max_memory_bytes,
                 keep_resident_bytes,
+                per_component,
             };
             let serving = Engine::new(&config(limits, true)).expect("a pooling engine");
             assert_eq!(engine_id(&serving), compiling, "{limits:?}");
         }
+    }
+
+    /// wasmtime's refusals, as its pooling allocator words them, each mapped
+    /// to the option that raises that limit.
+    #[test]
+    fn each_pool_refusal_names_the_option_that_raises_it() {
+        let refusals = [
+            (
+                "The component transitively contains 14 core module instances, which exceeds the configured maximum of 8 in the pooling allocator",
+                "--max-core-instances-per-component",
+            ),
+            (
+                "The component transitively contains 3 Wasm linear memories, which exceeds the configured maximum of 2 in the pooling allocator",
+                "--max-memories-per-component",
+            ),
+            (
+                "The component transitively contains 40 tables, which exceeds the configured maximum of 32 in the pooling allocator",
+                "--max-tables-per-component",
+            ),
+        ];
+        for (refusal, option) in refusals {
+            let error = wasmtime::format_err!("{refusal}");
+            assert!(
+                pool_limit_hint(&error).is_some_and(|hint| hint.starts_with(option)),
+                "{refusal}"
+            );
+        }
+        let memory = wasmtime::format_err!("memory index 0 has a minimum page size of 4096")
+            .context("module memory does not fit in pooling allocator requirements");
+        assert!(pool_limit_hint(&memory).is_some_and(|hint| hint.starts_with("--max-memory ")));
+        assert_eq!(
+            pool_limit_hint(&wasmtime::format_err!("not a component")),
+            None
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Swapping components without restarting the host: replace the file (or
 //! send SIGHUP) and the next requests get the new version, while requests
-//! already running finish on the old one. Broken versions are refused. Every
-//! response names the version that served it.
+//! already running finish on the old one. Broken versions, and versions the
+//! instance pool cannot hold, are refused. Every response names the version
+//! that served it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -217,6 +218,44 @@ async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
     }
     replace(&app, guests::VERSION_TWO);
     wait_for_body(port, "/x", "two").await;
+}
+
+/// A component the pool's slots cannot hold is refused when it loads, with
+/// wasmtime's count and limit and the option that raises it: a start-up
+/// error to act on, not a 500 on every request.
+#[tokio::test]
+async fn a_component_past_a_pool_limit_is_refused_naming_the_option() {
+    let refused = std::process::Command::new(HANDLER.binary())
+        .args([
+            "serve",
+            "--no-cache",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-core-instances-per-component",
+            "1",
+            "--component",
+            guests::CATALOG,
+        ])
+        .output()
+        .expect("running wasm-handler");
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    for expected in [
+        "does not fit a slot of the instance pool: raise the limit with \
+         --max-core-instances-per-component (WASM_HANDLER_MAX_CORE_INSTANCES_PER_COMPONENT)",
+        "core module instances, which exceeds the configured maximum of 1 in the pooling allocator",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+    // The default fits it.
+    let handler = HANDLER.start(guests::CATALOG).await;
+    assert_eq!(
+        Forward::get("/api/catalog/health")
+            .send(handler.port())
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -76,6 +76,9 @@ pub(crate) struct ServeCommand {
     keep_resident: u64,
 
     #[command(flatten)]
+    per_component: ComponentLimitOptions,
+
+    #[command(flatten)]
     limits: LimitOptions,
 
     #[command(flatten)]
@@ -112,6 +115,25 @@ struct LimitOptions {
     /// Longest a payload-mode invocation envelope may take to arrive in full; past it, 408.
     #[arg(long, env = "WASM_HANDLER_BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     body_read_timeout: Duration,
+}
+
+/// What one component may hold in its pool slot (see
+/// [`engine::ComponentLimits`]); a component past one is refused when it
+/// loads, naming the option here that raises it. The names are those of
+/// wasmtime's pooling allocator (and `wasmtime serve -O pooling-...`).
+#[derive(Debug, clap::Args)]
+struct ComponentLimitOptions {
+    /// Core module instances one component may hold.
+    #[arg(long, env = "WASM_HANDLER_MAX_CORE_INSTANCES_PER_COMPONENT", default_value_t = engine::ComponentLimits::default().core_instances, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_core_instances_per_component: u32,
+
+    /// Tables one component may hold.
+    #[arg(long, env = "WASM_HANDLER_MAX_TABLES_PER_COMPONENT", default_value_t = engine::ComponentLimits::default().tables, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_tables_per_component: u32,
+
+    /// Linear memories one component may hold.
+    #[arg(long, env = "WASM_HANDLER_MAX_MEMORIES_PER_COMPONENT", default_value_t = engine::ComponentLimits::default().memories, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    max_memories_per_component: u32,
 }
 
 /// What guests may reach beyond the proxy world; nothing by default.
@@ -161,6 +183,11 @@ impl ServeCommand {
             max_memory_bytes: limits.max_memory_bytes,
             keep_resident_bytes: usize::try_from(self.keep_resident)
                 .context("--keep-resident is larger than this machine's address space")?,
+            per_component: engine::ComponentLimits {
+                core_instances: self.per_component.max_core_instances_per_component,
+                tables: self.per_component.max_tables_per_component,
+                memories: self.per_component.max_memories_per_component,
+            },
         })?;
         let cache_dir = match (self.no_cache, self.cache_dir) {
             (true, _) => None,
