@@ -48,10 +48,38 @@ param apiPath string = 'catalog'
 ])
 param hostingPlan string = 'FlexConsumption'
 
+@description('Region of a second function app, load-balanced with the first behind the one backend id; empty for a single app.')
+param secondaryLocation string = ''
+
+@description('Pool priority of the second app: 1 shares traffic by weight, 2 makes it a failover taking traffic only while the first app\'s circuit breaker is open.')
+@minValue(1)
+@maxValue(100)
+param secondaryPriority int = 1
+
+@description('Pool weights of the first and second app among apps of one priority (1 to 100).')
+@minValue(1)
+@maxValue(100)
+param primaryWeight int = 50
+
+@minValue(1)
+@maxValue(100)
+param secondaryWeight int = 50
+
+@description('How API Management authenticates to the function app: functionKey (a host key in Key Vault, sent as x-functions-key) or managedIdentity (APIM\'s Entra token, checked by App Service Authentication; deploy the package built with --auth-level anonymous).')
+@allowed([
+  'functionKey'
+  'managedIdentity'
+])
+param backendAuth string = 'functionKey'
+
+@description('managedIdentity: application (client) id of the app registration that stands for the function app; App Service Authentication accepts tokens for it from APIM\'s identity only.')
+param backendAppId string = ''
+
 // Globally unique names, stable for one resource group.
 var suffix = uniqueString(resourceGroup().id)
 var functionAppName = '${baseName}-func-${suffix}'
 var apimName = '${baseName}-apim-${suffix}'
+var pooled = !empty(secondaryLocation)
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -70,6 +98,22 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     apimHostKeyName: 'apim-${apimName}'
     hostingPlan: hostingPlan
+    backendAuth: backendAuth
+  }
+}
+
+// The same app in a second region (its own storage and host key), the
+// pool's second member.
+module secondaryFunctionApp 'modules/function-app.bicep' = if (pooled) {
+  name: 'function-app-secondary'
+  params: {
+    location: secondaryLocation
+    functionAppName: '${baseName}-func2-${suffix}'
+    storageAccountName: '${baseName}s2${suffix}'
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    apimHostKeyName: 'apim-${apimName}'
+    hostingPlan: hostingPlan
+    backendAuth: backendAuth
   }
 }
 
@@ -83,6 +127,13 @@ module apiManagement 'modules/api-management.bicep' = {
     publisherName: publisherName
     functionAppName: functionApp.outputs.name
     functionHostKeyName: functionApp.outputs.apimHostKeyName
+    secondaryFunctionAppName: pooled ? secondaryFunctionApp.outputs.name : ''
+    secondaryFunctionHostKeyName: pooled ? secondaryFunctionApp.outputs.apimHostKeyName : ''
+    secondaryPriority: secondaryPriority
+    primaryWeight: primaryWeight
+    secondaryWeight: secondaryWeight
+    backendAuth: backendAuth
+    backendAppId: backendAppId
     keyVaultName: '${baseName}kv${suffix}'
     appInsightsName: monitoring.outputs.appInsightsName
     apiPath: apiPath
@@ -95,5 +146,6 @@ module apiManagement 'modules/api-management.bicep' = {
 
 output functionAppName string = functionApp.outputs.name
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+output secondaryFunctionAppName string = pooled ? secondaryFunctionApp.outputs.name : ''
 output apimName string = apiManagement.outputs.apimName
 output catalogGatewayUrl string = apiManagement.outputs.gatewayUrl

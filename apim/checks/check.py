@@ -10,8 +10,11 @@ this project reaches):
    only the attributes and child elements that page lists (placement is in
    no schema, only in the pages);
 3. every Bicep file parses (pycep-parser), and every resource it declares
-   has a type and API version listed in RESOURCES, from the resource
-   reference (learn.microsoft.com/azure/templates/<type>/<version>).
+   has a type and API version listed in RESOURCES, and sets only properties
+   PROPERTIES lists for its type, both from the resource reference
+   (learn.microsoft.com/azure/templates/<type>/<version>); and every module
+   call passes exactly the parameters its module declares, the required ones
+   included.
 
 Run by scripts/test: `python apim/checks/check.py` from the repository root,
 in the environment `scripts/setup --python-tools` makes. Exits 1 on any
@@ -20,6 +23,7 @@ failure, naming it.
 
 import glob
 import json
+import re
 import sys
 import xml.etree.ElementTree as ElementTree
 
@@ -54,8 +58,119 @@ RESOURCES = {
     "Microsoft.Storage/storageAccounts/blobServices/containers": {"2023-05-01"},
     "Microsoft.Web/serverfarms": {"2024-04-01"},
     "Microsoft.Web/sites": {"2023-12-01", "2024-04-01"},
+    "Microsoft.Web/sites/config": {"2024-04-01"},
     "Microsoft.Web/sites/host/functionKeys": {"2023-12-01"},
 }
+
+# The properties each type's reference page defines, as paths ("[]" is an
+# array's item, "*" any one key of a free-form map), for the types and API
+# versions in RESOURCES. A property a Bicep file sets must be here: a
+# misspelled or misplaced one (APIM ignores some unknown ones silently) fails.
+# `name`, `parent`, `scope` and `dependsOn` are Bicep's own, valid everywhere.
+PROPERTIES = {
+    "Microsoft.ApiManagement/service": {
+        "location", "identity.type", "sku.name", "sku.capacity",
+        "properties.publisherEmail", "properties.publisherName",
+    },
+    "Microsoft.ApiManagement/service/apis": {
+        "properties.displayName", "properties.description", "properties.path",
+        "properties.protocols[]", "properties.subscriptionRequired",
+        "properties.subscriptionKeyParameterNames.header",
+        "properties.subscriptionKeyParameterNames.query", "properties.format",
+        "properties.value", "properties.serviceUrl",
+    },
+    "Microsoft.ApiManagement/service/apis/diagnostics": {
+        "properties.loggerId", "properties.httpCorrelationProtocol", "properties.alwaysLog",
+        "properties.verbosity", "properties.logClientIp", "properties.sampling.samplingType",
+        "properties.sampling.percentage", "properties.frontend.request.headers[]",
+        "properties.frontend.response.headers[]", "properties.backend.request.headers[]",
+        "properties.backend.response.headers[]",
+    },
+    "Microsoft.ApiManagement/service/apis/operations/policies": {
+        "properties.format", "properties.value",
+    },
+    "Microsoft.ApiManagement/service/apis/policies": {"properties.format", "properties.value"},
+    "Microsoft.ApiManagement/service/backends": {
+        "properties.description", "properties.type", "properties.protocol", "properties.url",
+        "properties.resourceId", "properties.credentials.header.*[]",
+        "properties.credentials.query.*[]", "properties.tls.validateCertificateChain",
+        "properties.tls.validateCertificateName", "properties.circuitBreaker.rules[].name",
+        "properties.circuitBreaker.rules[].failureCondition.count",
+        "properties.circuitBreaker.rules[].failureCondition.percentage",
+        "properties.circuitBreaker.rules[].failureCondition.interval",
+        "properties.circuitBreaker.rules[].failureCondition.statusCodeRanges[].min",
+        "properties.circuitBreaker.rules[].failureCondition.statusCodeRanges[].max",
+        "properties.circuitBreaker.rules[].failureCondition.errorReasons[]",
+        "properties.circuitBreaker.rules[].tripDuration",
+        "properties.circuitBreaker.rules[].acceptRetryAfter",
+        "properties.pool.services[].id", "properties.pool.services[].priority",
+        "properties.pool.services[].weight",
+    },
+    "Microsoft.ApiManagement/service/loggers": {
+        "properties.loggerType", "properties.resourceId", "properties.description",
+        "properties.credentials.connectionString", "properties.isBuffered",
+    },
+    "Microsoft.ApiManagement/service/namedValues": {
+        "properties.displayName", "properties.value", "properties.secret",
+        "properties.keyVault.secretIdentifier", "properties.keyVault.identityClientId",
+    },
+    "Microsoft.ApiManagement/service/policies": {"properties.format", "properties.value"},
+    "Microsoft.ApiManagement/service/products": {
+        "properties.displayName", "properties.description", "properties.subscriptionRequired",
+        "properties.approvalRequired", "properties.subscriptionsLimit", "properties.state",
+    },
+    "Microsoft.ApiManagement/service/products/apis": set(),
+    "Microsoft.ApiManagement/service/subscriptions": {
+        "properties.displayName", "properties.scope", "properties.state",
+    },
+    "Microsoft.Authorization/roleAssignments": {
+        "properties.roleDefinitionId", "properties.principalId", "properties.principalType",
+    },
+    "Microsoft.Insights/components": {
+        "location", "kind", "properties.Application_Type", "properties.WorkspaceResourceId",
+    },
+    "Microsoft.KeyVault/vaults": {
+        "location", "properties.tenantId", "properties.sku.family", "properties.sku.name",
+        "properties.enableRbacAuthorization", "properties.enableSoftDelete",
+    },
+    "Microsoft.KeyVault/vaults/secrets": {"properties.value", "properties.contentType"},
+    "Microsoft.OperationalInsights/workspaces": {
+        "location", "properties.sku.name", "properties.retentionInDays",
+    },
+    "Microsoft.Storage/storageAccounts": {
+        "location", "kind", "sku.name", "properties.minimumTlsVersion",
+        "properties.supportsHttpsTrafficOnly", "properties.allowBlobPublicAccess",
+    },
+    "Microsoft.Storage/storageAccounts/blobServices/containers": set(),
+    "Microsoft.Web/serverfarms": {"location", "kind", "sku.name", "sku.tier", "properties.reserved"},
+    "Microsoft.Web/sites": {
+        "location", "kind", "identity.type", "properties.serverFarmId", "properties.reserved",
+        "properties.httpsOnly",
+        "properties.functionAppConfig.deployment.storage.type",
+        "properties.functionAppConfig.deployment.storage.value",
+        "properties.functionAppConfig.deployment.storage.authentication.type",
+        "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount",
+        "properties.functionAppConfig.scaleAndConcurrency.instanceMemoryMB",
+        "properties.functionAppConfig.runtime.name", "properties.functionAppConfig.runtime.version",
+        "properties.siteConfig.minTlsVersion", "properties.siteConfig.ftpsState",
+        "properties.siteConfig.appSettings[].name", "properties.siteConfig.appSettings[].value",
+    },
+    # authsettingsV2, the config the name selects.
+    "Microsoft.Web/sites/config": {
+        "properties.platform.enabled", "properties.globalValidation.requireAuthentication",
+        "properties.globalValidation.unauthenticatedClientAction",
+        "properties.globalValidation.excludedPaths[]",
+        "properties.identityProviders.azureActiveDirectory.enabled",
+        "properties.identityProviders.azureActiveDirectory.registration.clientId",
+        "properties.identityProviders.azureActiveDirectory.registration.openIdIssuer",
+        "properties.identityProviders.azureActiveDirectory.validation.allowedAudiences[]",
+        "properties.identityProviders.azureActiveDirectory.validation"
+        ".defaultAuthorizationPolicy.allowedPrincipals.identities[]",
+        "properties.login.tokenStore.enabled",
+    },
+    "Microsoft.Web/sites/host/functionKeys": {"properties.name", "properties.value"},
+}
+BICEP_KEYWORDS = {"name", "parent", "scope", "dependsOn[]"}
 
 # The policy elements the repository uses: the sections each may stand in,
 # its attributes and its child elements, from its page in the policy
@@ -101,6 +216,9 @@ POLICIES = {
     ),
     "cache-store": ({"outbound"}, {"duration", "cache-response"}, set(), "cache-store-policy"),
     "choose": (ALL, set(), {"when", "otherwise"}, "choose-policy"),
+    "authentication-managed-identity": (
+        {"inbound"}, {"resource", "client-id", "output-token-variable-name", "ignore-error"},
+        set(), "authentication-managed-identity-policy"),
     "return-response": (
         ALL, {"response-variable-name"}, {"set-status", "set-header", "set-body"},
         "return-response-policy"),
@@ -246,6 +364,88 @@ def declared_resources(parsed):
         yield name, resource["type"], resource["api_version"]
 
 
+def property_paths(value, prefix, variables):
+    """The property paths a resource body sets. A conditional (`a ? b : c`)
+    sets what either branch does; an object variable is looked into; any
+    other expression or a literal ends a path."""
+    if isinstance(value, str) and isinstance(variables.get(value, {}).get("value"), (dict, list)):
+        value = variables[value]["value"]
+    if isinstance(value, dict) and ("operator" in value or "function" in value):
+        operator = value.get("operator", {})
+        if operator.get("type") == "conditional":
+            for branch in ("true_value", "false_value"):
+                yield from property_paths(operator["operands"][branch], prefix, variables)
+        else:
+            yield prefix
+    elif isinstance(value, dict):
+        if not value:
+            yield prefix
+        for key, item in value.items():
+            key = key.strip("'")
+            yield from property_paths(item, f"{prefix}.{key}" if prefix else key, variables)
+    elif isinstance(value, list):
+        if not value:
+            yield prefix + "[]"
+        for item in value:
+            yield from property_paths(item, prefix + "[]", variables)
+    else:
+        yield prefix
+
+
+def path_pattern(path):
+    return re.compile(re.escape(path).replace(r"\*", r"[^.]+"))
+
+
+PROPERTY_PATTERNS = {kind: [path_pattern(p) for p in paths] for kind, paths in PROPERTIES.items()}
+
+
+def known_property(kind, path):
+    """In the table, or an object the table has properties under (set whole
+    by an expression, or empty)."""
+    return (path in BICEP_KEYWORDS
+            or any(pattern.fullmatch(path) for pattern in PROPERTY_PATTERNS.get(kind, []))
+            or any(known.startswith((path + ".", path + "[]"))
+                   for known in PROPERTIES.get(kind, ())))
+
+
+def check_properties(path, parsed):
+    variables = parsed.get("variables", {})
+    for name, resource in parsed.get("resources", {}).items():
+        if resource["existing"]:
+            continue
+        config = resource["config"]
+        if "condition" in config and "config" in config:
+            config = config["config"]
+        for used in property_paths(config, "", variables):
+            if not known_property(resource["type"], used):
+                fail(f"{path}: resource {name} sets {used}, which {resource['type']}"
+                     f"@{resource['api_version']} does not define (PROPERTIES)")
+
+
+def check_modules(path, parsed):
+    """What a Bicep compiler checks of a module call: the file exists, every
+    parameter passed is one it declares, and every one without a default
+    is passed."""
+    folder = path.rsplit("/", 1)[0]
+    for name, module in parsed.get("modules", {}).items():
+        target = f"{folder}/{module['detail']['path']}"
+        try:
+            with open(target, encoding="utf-8") as file:
+                declared = BicepParser().parse(text=file.read()).get("parameters", {})
+        except OSError:
+            fail(f"{path}: module {name} refers to {target}, which is missing")
+            continue
+        config = module["config"]
+        if "condition" in config and "config" in config:
+            config = config["config"]
+        passed = set(config.get("params", {}))
+        for extra in sorted(passed - set(declared)):
+            fail(f"{path}: module {name} passes {extra}, which {target} does not declare")
+        for missing in sorted(p for p, d in declared.items()
+                              if d.get("default") is None and p not in passed):
+            fail(f"{path}: module {name} does not pass {missing}, which {target} requires")
+
+
 def check_bicep():
     for path in sorted(glob.glob("apim/**/*.bicep", recursive=True)):
         with open(path, encoding="utf-8") as file:
@@ -260,8 +460,11 @@ def check_bicep():
         for name, kind, version in resources:
             if version not in RESOURCES.get(kind, set()):
                 fail(f"{path}: resource {name} is {kind}@{version}, not in the table of checked types")
+        check_properties(path, parsed)
+        check_modules(path, parsed)
         if len(failures) == failed:
-            print(f"ok   {path}: parses, {len(resources)} resources of checked types and versions")
+            print(f"ok   {path}: parses, {len(resources)} resources of checked types, versions"
+                  " and properties")
 
 
 check_openapi()

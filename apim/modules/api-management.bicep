@@ -1,6 +1,7 @@
 // API Management in front of the catalog function app: the instance, the
-// function key in Key Vault, the named values the policies read, the backend
-// entity, the catalog API imported from the guest's own OpenAPI document, its
+// Key Vault for function keys, the named values the policies read, the
+// backend pool of the function apps (members in function-backend.bicep),
+// the catalog API imported from the guest's own OpenAPI document, its
 // policies, and Application Insights diagnostics with W3C correlation.
 //
 // Everything the gateway enforces is in ../policies/*.xml; this file only
@@ -38,6 +39,37 @@ param functionAppName string
 @description('Name of the function app host key API Management sends as x-functions-key.')
 param functionHostKeyName string
 
+@description('A second function app (another region) in the backend pool, or empty for one app.')
+param secondaryFunctionAppName string = ''
+
+@description('Name of the second app\'s host key for API Management.')
+param secondaryFunctionHostKeyName string = ''
+
+@description('Pool priority of the second app: 1 shares traffic with the first by weight, 2 takes it only when the first one\'s circuit breaker is open.')
+@minValue(1)
+@maxValue(100)
+param secondaryPriority int = 1
+
+@description('Pool weight of the first app among apps of its priority.')
+@minValue(1)
+@maxValue(100)
+param primaryWeight int = 50
+
+@description('Pool weight of the second app among apps of its priority.')
+@minValue(1)
+@maxValue(100)
+param secondaryWeight int = 50
+
+@description('How API Management authenticates to the function apps: functionKey (a host key from Key Vault) or managedIdentity (its own Entra token, App Service Authentication on the apps).')
+@allowed([
+  'functionKey'
+  'managedIdentity'
+])
+param backendAuth string = 'functionKey'
+
+@description('managedIdentity: application (client) id of the app registration that represents the function apps.')
+param backendAppId string = ''
+
 @description('Name of the Key Vault that holds that key.')
 param keyVaultName string
 
@@ -59,6 +91,8 @@ param requiredRole string
 @description('OpenID Connect discovery document of the token issuer.')
 param openIdConfigUrl string
 
+var pooled = !empty(secondaryFunctionAppName)
+
 resource functionApp 'Microsoft.Web/sites@2023-12-01' existing = {
   name: functionAppName
 }
@@ -74,7 +108,8 @@ resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
     name: skuName
     capacity: 1
   }
-  // Reads the function key from Key Vault.
+  // Reads function keys from Key Vault, or is the identity the function
+  // apps accept (backendAuth managedIdentity).
   identity: {
     type: 'SystemAssigned'
   }
@@ -84,10 +119,7 @@ resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
   }
 }
 
-// The function key lives in Key Vault, not in the deployment or in APIM's
-// configuration: the named value below refers to it, APIM reads it with its
-// managed identity, and a new value is picked up within four hours because
-// the reference carries no version.
+// Function keys live in Key Vault (modules/function-backend.bicep).
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
   location: location
@@ -99,28 +131,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-  }
-}
-
-resource functionKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'catalog-function-key'
-  properties: {
-    value: listKeys('${functionApp.id}/host/default', '2023-12-01').functionKeys[functionHostKeyName]
-    contentType: 'host key ${functionHostKeyName} of ${functionAppName}, sent by API Management as x-functions-key'
-  }
-}
-
-// Key Vault Secrets User, on this one secret only.
-var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
-
-resource apimReadsFunctionKey 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(functionKeySecret.id, apim.id, keyVaultSecretsUserRoleId)
-  scope: functionKeySecret
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: apim.identity.principalId
-    principalType: 'ServicePrincipal'
   }
 }
 
@@ -162,87 +172,86 @@ resource openIdConfigValue 'Microsoft.ApiManagement/service/namedValues@2024-05-
   }
 }
 
-resource functionKeyValue 'Microsoft.ApiManagement/service/namedValues@2024-05-01' = {
+// managedIdentity: what the API policy's choose branches on, and the
+// audience of the token APIM's identity gets for the function apps.
+resource backendAuthValue 'Microsoft.ApiManagement/service/namedValues@2024-05-01' = {
   parent: apim
-  name: 'catalog-function-key'
+  name: 'catalog-backend-auth'
   properties: {
-    displayName: 'catalog-function-key'
-    secret: true
-    keyVault: {
-      // Unversioned: secretUri names the secret, not one version of it.
-      secretIdentifier: functionKeySecret.properties.secretUri
-    }
+    displayName: 'catalog-backend-auth'
+    value: backendAuth
   }
-  // APIM fetches the secret when the named value is created.
-  dependsOn: [
-    apimReadsFunctionKey
-  ]
 }
 
-// The backend entity: set-backend-service backend-id="catalog-functions".
-//
-// Its URL is the site root, without /api: the operations imported from
-// guest/openapi.json already carry the Functions route prefix
-// (/api/catalog/{item_id}), and APIM appends the operation's path to the
-// backend URL, so /api/catalog/42 is what reaches the function app.
-//
-// The alternative to a function key: authLevel anonymous in every
-// function.json, App Service authentication (EasyAuth) on the site requiring
-// a token for an app registration, no credentials here, and in the API policy
-// <authentication-managed-identity resource="<app id URI>" /> after the
-// Authorization header is removed. No shared secret then, at the cost of an
-// app registration and EasyAuth configuration. See apim/README.md.
-resource backend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
+resource backendAppIdValue 'Microsoft.ApiManagement/service/namedValues@2024-05-01' = {
+  parent: apim
+  name: 'catalog-backend-app-id'
+  properties: {
+    displayName: 'catalog-backend-app-id'
+    // A named value is never empty; with function keys nothing reads it.
+    value: empty(backendAppId) ? 'none' : backendAppId
+  }
+}
+
+// The function apps, each a single backend with its own circuit breaker and
+// credentials (modules/function-backend.bicep).
+module primaryBackend 'function-backend.bicep' = {
+  name: 'backend-primary'
+  params: {
+    apimName: apim.name
+    vaultName: vault.name
+    functionAppName: functionAppName
+    functionHostKeyName: functionHostKeyName
+    backendName: 'catalog-functions-primary'
+    functionKeyName: 'catalog-function-key'
+    backendAuth: backendAuth
+    backendAppId: backendAppId
+  }
+}
+
+module secondaryBackend 'function-backend.bicep' = if (pooled) {
+  name: 'backend-secondary'
+  params: {
+    apimName: apim.name
+    vaultName: vault.name
+    functionAppName: secondaryFunctionAppName
+    functionHostKeyName: secondaryFunctionHostKeyName
+    backendName: 'catalog-functions-secondary'
+    functionKeyName: 'catalog-function-key-secondary'
+    backendAuth: backendAuth
+    backendAppId: backendAppId
+  }
+}
+
+var primaryMember = {
+  id: primaryBackend.outputs.id
+  priority: 1
+  weight: primaryWeight
+}
+var secondaryMember = {
+  id: pooled ? secondaryBackend.outputs.id : ''
+  priority: secondaryPriority
+  weight: secondaryWeight
+}
+
+// The backend entity the policy names: set-backend-service
+// backend-id="catalog-functions". A load-balanced pool of the function apps
+// (learn.microsoft.com/azure/api-management/backends#load-balanced-pool):
+// APIM sends each request to a member of the best priority (1 is best) whose
+// circuit breaker is closed, spread by weight among equals, so a second
+// region takes traffic by weight (same priority) or only when the first
+// trips (secondaryPriority 2). With one app the pool has one member, and the
+// policy, the breaker and the error envelope work the same.
+resource backendPool 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
   parent: apim
   name: 'catalog-functions'
   properties: {
-    description: 'Catalog function app (wasm-handler custom handler)'
-    protocol: 'http'
-    url: 'https://${functionApp.properties.defaultHostName}'
-    resourceId: uri(environment().resourceManager, functionApp.id)
-    credentials: {
-      header: {
-        'x-functions-key': [
-          '{{catalog-function-key}}'
-        ]
-      }
-    }
-    tls: {
-      validateCertificateChain: true
-      validateCertificateName: true
-    }
-    // Five 5xx answers or failed connections within a minute open the
-    // breaker for a minute (or as long as the backend's Retry-After says:
-    // wasm-handler's 503 at capacity carries one), and callers get 503 at
-    // once instead of waiting on a failing app
-    // (learn.microsoft.com/azure/api-management/backends#circuit-breaker).
-    circuitBreaker: {
-      rules: [
-        {
-          name: 'catalog-functions-failing'
-          failureCondition: {
-            count: 5
-            interval: 'PT1M'
-            statusCodeRanges: [
-              {
-                min: 500
-                max: 599
-              }
-            ]
-            errorReasons: [
-              'BackendConnectionFailure'
-              'Timeout'
-            ]
-          }
-          tripDuration: 'PT1M'
-          acceptRetryAfter: true
-        }
-      ]
+    description: 'Catalog function apps (wasm-handler custom handler), one per region'
+    type: 'Pool'
+    pool: {
+      services: pooled ? [primaryMember, secondaryMember] : [primaryMember]
     }
   }
-  dependsOn: [
-    functionKeyValue
-  ]
 }
 
 // The API and its operations, imported from the OpenAPI 3.0.3 rendition of
@@ -324,7 +333,9 @@ resource catalogApiPolicy 'Microsoft.ApiManagement/service/apis/policies@2024-05
   }
   // APIM checks named values and backends when a policy is saved.
   dependsOn: [
-    backend
+    backendPool
+    backendAuthValue
+    backendAppIdValue
     jwtAudienceValue
     jwtIssuerValue
     requiredRoleValue

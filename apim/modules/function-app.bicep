@@ -28,6 +28,13 @@ param apimHostKeyName string
 ])
 param hostingPlan string = 'FlexConsumption'
 
+@description('functionKey: create the host key API Management sends; managedIdentity: App Service Authentication instead (modules/function-backend.bicep), no key.')
+@allowed([
+  'functionKey'
+  'managedIdentity'
+])
+param backendAuth string = 'functionKey'
+
 @description('Flex Consumption: the most instances the app scales out to.')
 param maximumInstanceCount int = 100
 
@@ -162,7 +169,7 @@ resource deploymentAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 // A host key of its own for API Management, so that it can be rotated or
 // revoked without touching any other caller's key. The Functions runtime
 // generates its value.
-resource apimHostKey 'Microsoft.Web/sites/host/functionKeys@2023-12-01' = {
+resource apimHostKey 'Microsoft.Web/sites/host/functionKeys@2023-12-01' = if (backendAuth == 'functionKey') {
   name: '${site.name}/default/${apimHostKeyName}'
   properties: {
     name: apimHostKeyName

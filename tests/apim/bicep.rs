@@ -1,6 +1,7 @@
-//! Just enough Bicep to follow the wiring in `apim/*.bicep`: resource
-//! declarations (symbol, type, `existing`), their properties by nesting depth,
-//! and the files they load with `loadTextContent`. It understands the subset
+//! Just enough Bicep to follow the wiring in `apim/*.bicep`: resource and
+//! module declarations (symbol, type, `existing`), their properties by nesting
+//! depth, the files they load with `loadTextContent`, and the values modules
+//! pass to a file's parameters. It understands the subset
 //! these files use: single-quoted strings without quotes inside
 //! interpolations, and `//` comments.
 
@@ -8,15 +9,21 @@ use std::path::{Path, PathBuf};
 
 use crate::files;
 
-/// A `resource` declaration.
+/// What a module deploys as: Bicep compiles each `module` to a nested deployment.
+pub const MODULE: &str = "Microsoft.Resources/deployments";
+
+/// A `resource` or `module` declaration.
 #[derive(Debug)]
 pub struct Resource {
     /// The `.bicep` file it is in.
     pub file: PathBuf,
     pub symbol: String,
-    /// The type without its API version, e.g. `Microsoft.ApiManagement/service/backends`.
+    /// The type without its API version, e.g. `Microsoft.ApiManagement/service/backends`,
+    /// or [`MODULE`].
     pub type_name: String,
     pub existing: bool,
+    /// A module's file, resolved against this one's folder.
+    pub template: Option<PathBuf>,
     /// The body's lines, each with the brace depth at its start (1 directly
     /// inside the resource, 2 inside `properties: {`, ...).
     lines: Vec<(usize, String)>,
@@ -49,6 +56,18 @@ impl Resource {
     /// The resource's `name`, a plain literal.
     pub fn name(&self) -> String {
         self.literal("name", 1)
+    }
+
+    /// The names it is deployed with: its literal `name`, or, when that is
+    /// one of its file's parameters, each value a module passes for it.
+    pub fn names(&self, resources: &[Resource]) -> Vec<String> {
+        let name = self
+            .property("name", 1)
+            .unwrap_or_else(|| panic!("{}: no name", self.symbol));
+        match string_literal(name) {
+            Some(literal) => vec![literal],
+            None => parameter_values(resources, &self.file, name),
+        }
     }
 
     /// The symbol of its `parent`.
@@ -99,6 +118,46 @@ pub fn resources() -> Vec<Resource> {
     files()
         .iter()
         .flat_map(|file| parse(file, &files::read(file)))
+        .collect()
+}
+
+/// Each literal value the modules deploying `file` pass for its parameter
+/// `parameter`; panics when none does, or one passes something else.
+pub fn parameter_values(resources: &[Resource], file: &Path, parameter: &str) -> Vec<String> {
+    let file = files::canonical(file);
+    let values: Vec<String> = of_type(resources, MODULE)
+        .into_iter()
+        .filter(|module| module.template.as_deref().map(files::canonical) == Some(file.clone()))
+        .map(|module| {
+            let value = module
+                .property(parameter, 2)
+                .unwrap_or_else(|| panic!("module {} passes no {parameter}", module.symbol));
+            string_literal(value).unwrap_or_else(|| {
+                panic!(
+                    "module {}: {parameter} is {value}, not a plain string literal",
+                    module.symbol
+                )
+            })
+        })
+        .collect();
+    assert!(
+        !values.is_empty(),
+        "no module deploys {} with {parameter}",
+        file.display()
+    );
+    values
+}
+
+/// `text` with `${parameter}` replaced by each value modules pass for it
+/// (text from `file`; one interpolation at most).
+pub fn with_parameter_values(resources: &[Resource], file: &Path, text: &str) -> Vec<String> {
+    let Some((before, rest)) = text.split_once("${") else {
+        return vec![text.to_owned()];
+    };
+    let (parameter, after) = rest.split_once('}').expect("a closed interpolation");
+    parameter_values(resources, file, parameter)
+        .into_iter()
+        .map(|value| format!("{before}{value}{after}"))
         .collect()
 }
 
@@ -204,18 +263,27 @@ fn parse(file: &Path, text: &str) -> Vec<Resource> {
     resources
 }
 
-/// `resource <symbol> '<type>@<version>' [existing] = {`.
+/// `resource <symbol> '<type>@<version>' [existing] = {`, or
+/// `module <symbol> '<file>' = [if (...)] {`.
 fn declaration(file: &Path, line: &str) -> Option<Resource> {
-    let rest = line.strip_prefix("resource ")?;
+    let (keyword, rest) = line.split_once(' ')?;
     let (symbol, rest) = rest.split_once(' ')?;
     let rest = rest.strip_prefix('\'')?;
-    let (type_and_version, rest) = rest.split_once('\'')?;
-    let (type_name, _version) = type_and_version.split_once('@')?;
+    let (quoted, rest) = rest.split_once('\'')?;
+    let (type_name, template) = match keyword {
+        "resource" => (quoted.split_once('@')?.0.to_owned(), None),
+        "module" => (
+            MODULE.to_owned(),
+            Some(file.parent().expect("a file is in a folder").join(quoted)),
+        ),
+        _ => return None,
+    };
     Some(Resource {
         file: file.to_owned(),
         symbol: symbol.to_owned(),
-        type_name: type_name.to_owned(),
+        type_name,
         existing: rest.trim_start().starts_with("existing"),
+        template,
         lines: Vec::new(),
     })
 }
@@ -280,12 +348,18 @@ resource op 'Microsoft.ApiManagement/service/apis/operations@2024-05-01' existin
   parent: api
   name: 'getcatalogitem'
 }
+module one 'modules/one.bicep' = if (x != '') {
+  name: 'deploy-one'
+  params: {
+    keyName: 'first-key'
+  }
+}
 ";
 
     #[test]
     fn reads_declarations_properties_by_depth_and_loads() {
         let resources = parse(Path::new("/repo/apim/main.bicep"), SAMPLE);
-        assert_eq!(resources.len(), 2);
+        assert_eq!(resources.len(), 3);
         let api = &resources[0];
         assert_eq!(api.symbol, "api");
         assert_eq!(api.type_name, "Microsoft.ApiManagement/service/apis");
@@ -298,6 +372,13 @@ resource op 'Microsoft.ApiManagement/service/apis/operations@2024-05-01' existin
         assert!(op.existing);
         assert_eq!(op.parent(), "api");
         assert_eq!(op.name(), "getcatalogitem");
+        let module = &resources[2];
+        assert_eq!(module.type_name, MODULE);
+        assert_eq!(
+            module.template.as_deref(),
+            Some(Path::new("/repo/apim/modules/one.bicep"))
+        );
+        assert_eq!(module.property("keyName", 2), Some("'first-key'"));
     }
 
     #[test]

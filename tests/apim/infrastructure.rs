@@ -122,21 +122,76 @@ fn every_policy_file_is_attached_as_xml_and_caching_only_to_a_get() {
     );
 }
 
+/// The backend entities: the pool the API policy names, and the one
+/// declaration of its members (modules/function-backend.bicep, deployed once
+/// per function app).
+fn pool_and_member(resources: &[Resource]) -> (&Resource, &Resource) {
+    let backends = bicep::of_type(resources, BACKEND);
+    assert_eq!(backends.len(), 2, "a pool and its member's declaration");
+    let of_kind = |kind: &str| {
+        *backends
+            .iter()
+            .find(|backend| backend.literal("type", 2) == kind)
+            .unwrap_or_else(|| panic!("a {kind} backend"))
+    };
+    (of_kind("Pool"), of_kind("Single"))
+}
+
+/// The API reaches the function apps only through the pool's backend id;
+/// the pool lists each deployed member, and each member carries its own
+/// app's credentials.
 #[test]
-fn the_backend_id_names_the_backend_that_carries_the_function_key() {
+fn the_backend_id_names_a_pool_whose_members_carry_their_apps_keys() {
     let resources = bicep::resources();
-    let backend = bicep::one_of_type(&resources, BACKEND);
+    let (pool, member) = pool_and_member(&resources);
     let api_policy = PolicyFile::load(&bicep::attachments(&resources).api);
     let document = api_policy.document();
     let routing = element(section(&document, "inbound"), "set-backend-service");
-    assert_eq!(attribute(routing, "backend-id"), backend.name());
+    assert_eq!(attribute(routing, "backend-id"), pool.name());
 
-    let credentials = backend.text();
+    // Every module that deploys a member is in the pool's services.
+    let pool_file = compact(&files::read(&pool.file));
+    let deployments: Vec<&Resource> = bicep::of_type(&resources, bicep::MODULE)
+        .into_iter()
+        .filter(|module| {
+            module.template.as_deref().map(files::canonical) == Some(files::canonical(&member.file))
+        })
+        .collect();
+    assert_eq!(deployments.len(), 2, "a primary and a pooled secondary app");
+    for module in &deployments {
+        assert!(
+            pool_file.contains(&format!("id: {}.outputs.id", module.symbol))
+                || pool_file.contains(&format!("? {}.outputs.id :", module.symbol)),
+            "the pool lists {}",
+            module.symbol
+        );
+    }
     assert!(
-        credentials.contains("'x-functions-key': [") && credentials.contains("'{{"),
-        "the backend sends x-functions-key from a named value:\n{credentials}"
+        pool.text()
+            .contains("services: pooled ? [primaryMember, secondaryMember] : [primaryMember]")
     );
-    let resource_id = backend.property("resourceId", 2).expect("a resourceId");
+    let member_file = compact(&files::read(&member.file));
+    assert!(member_file.contains(&format!("output id string = {}.id", member.symbol)));
+
+    // Each app its own entity and its own key.
+    let names = member.names(&resources);
+    let keys = bicep::parameter_values(&resources, &member.file, "functionKeyName");
+    for distinct in [&names, &keys] {
+        assert_eq!(
+            distinct.iter().collect::<BTreeSet<_>>().len(),
+            2,
+            "{distinct:?}"
+        );
+    }
+    assert!(
+        member_file.contains("'x-functions-key': [ '{{${functionKeyName}}}' ]"),
+        "the member sends x-functions-key from its named value"
+    );
+    assert!(
+        compact(&member.text())
+            .contains("credentials: useFunctionKey ? functionKeyCredentials : {}")
+    );
+    let resource_id = member.property("resourceId", 2).expect("a resourceId");
     assert!(
         resource_id.contains(".id"),
         "the site's resource id: {resource_id}"
@@ -146,9 +201,9 @@ fn the_backend_id_names_the_backend_that_carries_the_function_key() {
 #[test]
 fn the_gateways_operations_reach_the_function_routes() {
     let resources = bicep::resources();
-    let backend = bicep::one_of_type(&resources, BACKEND);
+    let (_, member) = pool_and_member(&resources);
     // https://<host> and nothing after: APIM appends the operation's path.
-    let url = backend.property("url", 2).expect("a url");
+    let url = member.property("url", 2).expect("a url");
     let host_only = url
         .strip_prefix("'https://${")
         .and_then(|rest| rest.strip_suffix("}'"))
@@ -167,33 +222,43 @@ fn the_gateways_operations_reach_the_function_routes() {
 }
 
 #[test]
-fn named_values_used_are_declared_and_the_function_key_is_in_key_vault() {
+fn named_values_used_are_declared_and_the_function_keys_are_in_key_vault() {
     let resources = bicep::resources();
     let declared: Vec<&Resource> = bicep::of_type(&resources, NAMED_VALUE);
     for value in &declared {
         // Policies refer to the display name; keeping it equal to the name
         // makes the name what they use.
-        assert_eq!(value.literal("displayName", 2), value.name());
+        assert_eq!(value.property("displayName", 2), value.property("name", 1));
     }
-    let names: BTreeSet<String> = declared.iter().map(|value| value.name()).collect();
+    let names: BTreeSet<String> = declared
+        .iter()
+        .flat_map(|value| value.names(&resources))
+        .collect();
 
     let mut used = BTreeSet::new();
     for path in files::files_under(&files::apim_dir().join("policies"), "xml") {
         used.extend(PolicyFile::load(&path).named_values());
     }
     for path in bicep::files() {
-        used.extend(policy::named_value_references(&files::read(&path)));
+        for reference in policy::named_value_references(&files::read(&path)) {
+            used.extend(bicep::with_parameter_values(&resources, &path, &reference));
+        }
     }
     assert_eq!(used, names, "named values used and declared");
 
-    let backend = bicep::one_of_type(&resources, BACKEND);
-    let key_names = policy::named_value_references(&backend.text());
+    let (_, member) = pool_and_member(&resources);
+    let key_names = policy::named_value_references(&files::read(&member.file));
     assert_eq!(key_names.len(), 1, "{key_names:?}");
     let key_name = key_names.first().expect("one");
     let key = declared
         .iter()
-        .find(|value| value.name() == *key_name)
-        .expect("declared");
+        .find(|value| {
+            value.file == member.file
+                && value
+                    .property("name", 1)
+                    .is_some_and(|name| format!("${{{name}}}") == *key_name)
+        })
+        .expect("declared beside the member");
     assert_eq!(key.property("secret", 2), Some("true"));
     assert!(key.property("keyVault", 2).is_some(), "Key Vault-backed");
     assert!(
@@ -205,6 +270,122 @@ fn named_values_used_are_declared_and_the_function_key_is_in_key_vault() {
         secret.ends_with(".properties.secretUri"),
         "an unversioned secret reference: {secret}"
     );
+}
+
+/// backendAuth managedIdentity: APIM's token replaces the key in the policy,
+/// App Service Authentication on each app accepts that token from APIM's
+/// identity only, and no key is made or sent.
+#[test]
+fn the_managed_identity_option_is_complete_in_the_policy_and_the_bicep() {
+    let resources = bicep::resources();
+    let api = PolicyFile::load(&bicep::attachments(&resources).api);
+    let document = api.document();
+    let inbound = section(&document, "inbound");
+    let token = policy::elements(inbound, "authentication-managed-identity");
+    assert_eq!(token.len(), 1);
+    assert_eq!(
+        attribute(token[0], "resource"),
+        "{{catalog-backend-app-id}}"
+    );
+    let when = token[0].parent_element().expect("in a when");
+    assert!(when.has_tag_name("when"));
+    assert_eq!(
+        attribute(when, "condition"),
+        "@(\"{{catalog-backend-auth}}\" == \"managedIdentity\")"
+    );
+    // After the caller's Authorization is deleted, or APIM's token would go too.
+    let order: Vec<_> = policy::statements(inbound)
+        .iter()
+        .map(|node| node.tag_name().name().to_owned())
+        .collect();
+    let position = |tag: &str| order.iter().position(|name| name == tag).expect(tag);
+    assert!(position("choose") < position("set-backend-service"));
+    let deleted_authorization = policy::statements(inbound)
+        .iter()
+        .position(|node| {
+            node.has_tag_name("set-header") && node.attribute("name") == Some("Authorization")
+        })
+        .expect("the caller's Authorization is deleted");
+    assert!(deleted_authorization < position("choose"));
+
+    // One parameter chooses, with the same two values everywhere it is declared.
+    for file in bicep::files() {
+        let text = compact(&files::read(&file));
+        if text.contains("param backendAuth string") {
+            assert!(
+                text.contains(
+                    "@allowed([ 'functionKey' 'managedIdentity' ]) param backendAuth string"
+                ),
+                "{}",
+                file.display()
+            );
+        }
+    }
+    let choice = bicep::of_type(&resources, NAMED_VALUE)
+        .into_iter()
+        .find(|value| value.property("name", 1) == Some("'catalog-backend-auth'"))
+        .expect("the catalog-backend-auth named value");
+    assert_eq!(choice.property("value", 2), Some("backendAuth"));
+
+    // App Service Authentication on each member's app, when chosen.
+    let (_, member) = pool_and_member(&resources);
+    let auth = bicep::of_type(&resources, "Microsoft.Web/sites/config")
+        .into_iter()
+        .find(|config| config.file == member.file)
+        .expect("authsettingsV2 beside the member");
+    assert_eq!(auth.name(), "authsettingsV2");
+    let declaration = compact(&files::read(&auth.file));
+    assert!(declaration.contains(&format!(
+        "resource {} 'Microsoft.Web/sites/config@2024-04-01' = if (!useFunctionKey)",
+        auth.symbol
+    )));
+    let settings = compact(&auth.text());
+    for expected in [
+        "requireAuthentication: true",
+        "unauthenticatedClientAction: 'Return401'",
+        "clientId: backendAppId",
+        "allowedAudiences: [ backendAppId 'api://${backendAppId}' ]",
+        "identities: [ apim.identity.principalId ]",
+    ] {
+        assert!(settings.contains(expected), "{expected} in {settings}");
+    }
+    // Probes still reach the health route, and nothing else is open.
+    let routes = files::function_routes();
+    let excluded = settings
+        .split("excludedPaths: [ ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ]").next())
+        .expect("excludedPaths");
+    assert_eq!(excluded, "'/api/catalog/health'");
+    assert!(
+        routes.iter().any(|route| route == "/api/catalog/health"),
+        "{routes:?}"
+    );
+    // And no key: none made for APIM, none sent.
+    let app = compact(&files::read(
+        &files::apim_dir().join("modules/function-app.bicep"),
+    ));
+    assert!(app.contains(
+        "resource apimHostKey 'Microsoft.Web/sites/host/functionKeys@2023-12-01' = if (backendAuth == 'functionKey')"
+    ));
+    for conditional in [
+        "functionKeySecret",
+        "apimReadsFunctionKey",
+        "functionKeyValue",
+    ] {
+        assert!(
+            member_file_declares_if(&declaration, conditional, "useFunctionKey"),
+            "{conditional} only with function keys"
+        );
+    }
+}
+
+/// Whether `file` (compacted) declares `symbol` under `if (condition)`.
+fn member_file_declares_if(file: &str, symbol: &str, condition: &str) -> bool {
+    file.split(&format!("resource {symbol} '"))
+        .nth(1)
+        .and_then(|rest| rest.split('{').next())
+        .is_some_and(|head| head.contains(&format!("= if ({condition})")))
 }
 
 /// Whitespace collapsed, so that nested Bicep objects compare as one line.
@@ -295,8 +476,11 @@ fn callers_subscribe_to_a_product_that_holds_the_api() {
 #[test]
 fn the_backend_has_a_circuit_breaker_that_honours_retry_after() {
     let resources = bicep::resources();
-    let backend = bicep::one_of_type(&resources, BACKEND);
-    let text = compact(&backend.text());
+    let (pool, member) = pool_and_member(&resources);
+    // APIM takes a breaker on a single backend, not on a pool; each member
+    // trips on its own and the pool routes around it.
+    assert!(!pool.text().contains("circuitBreaker"));
+    let text = compact(&member.text());
     let breaker = text
         .split("circuitBreaker: {")
         .nth(1)

@@ -46,7 +46,11 @@ pub fn named_value_references(text: &str) -> BTreeSet<String> {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").expect("every {{ is closed");
+        let closing = after.find("}}").expect("every {{ is closed");
+        // The last two of a run of braces close it: in Bicep's
+        // '{{${name}}}' the first one ends the interpolation.
+        let run = after[closing..].bytes().take_while(|&b| b == b'}').count();
+        let end = closing + run - 2;
         names.insert(after[..end].to_owned());
         rest = &after[end + 2..];
     }
@@ -196,6 +200,11 @@ mod tests {
     fn named_value_references_are_found_in_text() {
         let names = named_value_references("<a x=\"{{one}}\">{{two}} and {{one}}</a>");
         assert_eq!(names, BTreeSet::from(["one".to_owned(), "two".to_owned()]));
+        let interpolated = named_value_references("'{{${keyName}}}' '{{plain}}'");
+        assert_eq!(
+            interpolated,
+            BTreeSet::from(["${keyName}".to_owned(), "plain".to_owned()])
+        );
     }
 
     #[test]

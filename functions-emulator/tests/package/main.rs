@@ -3,9 +3,12 @@
 //! statically linked handler that loads the precompiled artifact instead of
 //! compiling.
 //!
-//! Needs the zip: `scripts/test` runs `scripts/package` and then this test
+//! Needs the zips: `scripts/test` runs `scripts/package`, and
+//! `scripts/package --auth-level anonymous` for the managed-identity
+//! deployment, and then this test
 //! (`cargo test --release -p functions-emulator --test package`), with
-//! `WASM_HANDLER_PACKAGE` naming the zip (default `dist/functionapp.zip`).
+//! `WASM_HANDLER_PACKAGE` and `WASM_HANDLER_PACKAGE_ANONYMOUS` naming them
+//! (default `dist/functionapp.zip` and `dist/functionapp-anonymous.zip`).
 
 // The e2e suite's harness; this test uses only part of it.
 #[allow(dead_code)]
@@ -19,8 +22,16 @@ use std::path::{Path, PathBuf};
 use support::{Emulator, TempApp};
 
 fn package() -> PathBuf {
-    let path = std::env::var_os("WASM_HANDLER_PACKAGE").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/functionapp.zip"),
+    zip_named("WASM_HANDLER_PACKAGE", "functionapp.zip")
+}
+
+fn zip_named(variable: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(variable).map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../dist")
+                .join(default)
+        },
         PathBuf::from,
     );
     assert!(
@@ -114,4 +125,36 @@ async fn the_package_unpacks_into_an_app_the_functions_host_serves() {
         serving.contains("origin=\"precompiled") && serving.contains("catalog.cwasm"),
         "{serving}"
     );
+}
+
+/// Keys are checked as the function.json files say (`--enable-auth`, as in
+/// Azure): the default package asks for one on the catalog, the one built
+/// with `--auth-level anonymous` (App Service Authentication in front,
+/// apim/README.md) asks for none, and is otherwise the same app.
+#[tokio::test]
+async fn the_anonymous_package_asks_for_no_key_and_the_default_one_does() {
+    let keys = ["--enable-auth", "--host-key", "host-secret"];
+    for (zip, keyless_status) in [
+        (package(), 401),
+        (
+            zip_named(
+                "WASM_HANDLER_PACKAGE_ANONYMOUS",
+                "functionapp-anonymous.zip",
+            ),
+            200,
+        ),
+    ] {
+        let app = TempApp::empty("package-auth");
+        unpack(&zip, &app.root);
+        let emulator = Emulator::start_ready(&app, &keys).await;
+        for path in ["/api/catalog/42", "/api/openapi.json"] {
+            let keyless = emulator.get(path).await;
+            assert_eq!(keyless.status, keyless_status, "{}: {path}", zip.display());
+            let keyed = emulator
+                .send("GET", path, &[("x-functions-key", "host-secret")], "")
+                .await;
+            assert_eq!(keyed.status, 200, "{}: {path}", zip.display());
+        }
+        assert_eq!(emulator.get("/api/catalog/health").await.status, 200);
+    }
 }
