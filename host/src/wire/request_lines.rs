@@ -118,14 +118,16 @@ impl RequestLines {
             return used;
         }
         self.head.extend_from_slice(&bytes[..used]);
-        if self.head.ends_with(b"\n") && self.line == Line::Done {
+        // A head ends with an empty line: only then is it worth parsing.
+        let head_ended = self.head.ends_with(b"\n\n") || self.head.ends_with(b"\n\r\n");
+        if head_ended && self.line == Line::Done {
             self.end_of_head();
         }
         used
     }
 
-    /// Once a line ends, tries the head: when complete, its framing decides
-    /// what comes next.
+    /// Once the head's empty line is in, parses it: its framing decides what
+    /// comes next.
     fn end_of_head(&mut self) {
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut request = httparse::Request::new(&mut fields);
