@@ -60,7 +60,10 @@ resource functionKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (
   parent: vault
   name: functionKeyName
   properties: {
-    value: listKeys('${functionApp.id}/host/default', '2023-12-01').functionKeys[functionHostKeyName]
+    // Guarded as well as the resource: ARM may evaluate a list function of a
+    // resource whose condition is false, and with managedIdentity the key
+    // does not exist (learn.microsoft.com/azure/azure-resource-manager/bicep/conditional-resource-deployment).
+    value: useFunctionKey ? listKeys('${functionApp.id}/host/default', '2023-12-01').functionKeys[functionHostKeyName] : ''
     contentType: 'host key ${functionHostKeyName} of ${functionAppName}, sent by API Management as x-functions-key'
   }
 }
@@ -121,8 +124,10 @@ resource backend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
       validateCertificateChain: true
       validateCertificateName: true
     }
-    // Five 5xx answers or failed connections within a minute open the
-    // breaker for a minute (or as long as the backend's Retry-After says:
+    // Five 5xx answers within a minute open the breaker for a minute
+    // (failed connections and timeouts too, if APIM matches errorReasons
+    // against LastError.Reason: the reference documents them as free text,
+    // see apim/README.md, Unverified) (or as long as the backend's Retry-After says:
     // wasm-handler's 503 at capacity carries one). While it is open the
     // pool sends this member nothing, and when every member is open callers
     // get 503 at once instead of waiting on a failing app
@@ -161,10 +166,13 @@ resource backend 'Microsoft.ApiManagement/service/backends@2024-05-01' = {
 // without a valid Entra token for backendAppId, and 403 to one from any
 // identity but APIM's (the built-in authorization policy,
 // learn.microsoft.com/azure/app-service/configure-authentication-provider-aad#use-a-built-in-authorization-policy).
-// The health route stays open for probes. Tokens APIM's managed identity
-// gets are v1 tokens (issuer sts.windows.net, aud the resource as requested)
-// unless the app registration asks for v2, so both audience forms are
-// accepted.
+// The health route stays open for probes. The app registration must ask for
+// v2 access tokens (api.requestedAccessTokenVersion: 2 in its manifest):
+// then the token APIM's managed identity gets has the v2.0 issuer below and
+// the client id as aud (learn.microsoft.com/entra/identity-platform/access-tokens).
+// Without it the token is v1 (issuer sts.windows.net), which this issuer
+// setting is not documented to accept. Both audience forms are listed, so a
+// resource given as api://<id> works too.
 resource appServiceAuthentication 'Microsoft.Web/sites/config@2024-04-01' = if (!useFunctionKey) {
   parent: functionApp
   name: 'authsettingsV2'
@@ -184,7 +192,7 @@ resource appServiceAuthentication 'Microsoft.Web/sites/config@2024-04-01' = if (
         enabled: true
         registration: {
           clientId: backendAppId
-          openIdIssuer: 'https://sts.windows.net/${subscription().tenantId}/v2.0'
+          openIdIssuer: '${environment().authentication.loginEndpoint}${subscription().tenantId}/v2.0'
         }
         validation: {
           allowedAudiences: [

@@ -477,8 +477,8 @@ fn callers_subscribe_to_a_product_that_holds_the_api() {
 fn the_backend_has_a_circuit_breaker_that_honours_retry_after() {
     let resources = bicep::resources();
     let (pool, member) = pool_and_member(&resources);
-    // APIM takes a breaker on a single backend, not on a pool; each member
-    // trips on its own and the pool routes around it.
+    // The breakers are on the members: each app trips on its own and the
+    // pool routes around it.
     assert!(!pool.text().contains("circuitBreaker"));
     let text = compact(&member.text());
     let breaker = text
