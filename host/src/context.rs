@@ -25,6 +25,14 @@ const SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscript
 /// Query parameters whose values are secrets: the function key, and API
 /// Management's subscription key (its default query parameter name).
 const SECRET_PARAMETERS: [&str; 2] = [FUNCTION_KEY_PARAMETER, "subscription-key"];
+/// Headers that carry a credential the platform checked before the guest
+/// runs: removed from the guest's request, and redacted from every log.
+const CREDENTIAL_HEADERS: [HeaderName; 4] = [
+    FUNCTION_KEY,
+    SUBSCRIPTION_KEY,
+    AUTHORIZATION,
+    PROXY_AUTHORIZATION,
+];
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Longest correlation id taken from a request; longer ones are ignored.
@@ -87,12 +95,7 @@ impl RequestContext {
     /// never holds one cannot leak it.
     pub(crate) fn prepare_for_guest(&self, head: &mut request::Parts) {
         let headers = &mut head.headers;
-        for credential in [
-            &FUNCTION_KEY,
-            &AUTHORIZATION,
-            &PROXY_AUTHORIZATION,
-            &SUBSCRIPTION_KEY,
-        ] {
+        for credential in &CREDENTIAL_HEADERS {
             headers.remove(credential);
         }
         let correlation_id =
@@ -201,12 +204,7 @@ fn request_id_root(value: &str) -> Option<&str> {
 /// The query without `code` and `subscription-key` parameters, or `None`
 /// when it has none.
 fn without_secret_parameters(query: &str) -> Option<String> {
-    let is_key = |pair: &&str| {
-        let name = percent_decode(pair.split('=').next().unwrap_or_default());
-        SECRET_PARAMETERS
-            .iter()
-            .any(|secret| name.eq_ignore_ascii_case(secret))
-    };
+    let is_key = |pair: &&str| is_secret_parameter(pair.split('=').next().unwrap_or_default());
     if !query.split('&').any(|pair| is_key(&pair)) {
         return None;
     }
@@ -217,6 +215,15 @@ fn without_secret_parameters(query: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join("&"),
     )
+}
+
+/// Whether a query parameter's name (percent-encoded or not) is one of
+/// [`SECRET_PARAMETERS`].
+fn is_secret_parameter(name: &str) -> bool {
+    let name = percent_decode(name);
+    SECRET_PARAMETERS
+        .iter()
+        .any(|secret| name.eq_ignore_ascii_case(secret))
 }
 
 /// The invocation id the Functions host set. In forward mode the host adds
@@ -308,13 +315,7 @@ impl Secrets {
     fn from_request(head: &request::Parts) -> Self {
         let mut values = Vec::new();
         let headers = &head.headers;
-        for name in [
-            &FUNCTION_KEY,
-            &SUBSCRIPTION_KEY,
-            &AUTHORIZATION,
-            &PROXY_AUTHORIZATION,
-            &COOKIE,
-        ] {
+        for name in CREDENTIAL_HEADERS.iter().chain([&COOKIE]) {
             for value in headers.get_all(name) {
                 let value = String::from_utf8_lossy(value.as_bytes());
                 if name == AUTHORIZATION || name == PROXY_AUTHORIZATION {
@@ -328,11 +329,7 @@ impl Secrets {
         }
         if let Some(query) = head.uri.query() {
             for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-                let name = percent_decode(name);
-                if SECRET_PARAMETERS
-                    .iter()
-                    .any(|secret| name.eq_ignore_ascii_case(secret))
-                {
+                if is_secret_parameter(name) {
                     values.push(value.to_owned());
                     values.push(percent_decode(value).into_owned());
                 }
