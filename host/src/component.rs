@@ -57,16 +57,10 @@ impl Loader {
     /// the reason when the file is missing, is not a component, or does not
     /// export `wasi:http/incoming-handler` with imports the host offers.
     pub(crate) fn load(&self, path: &Path) -> wasmtime::Result<ComponentVersion> {
-        let loaded =
-            self.artifacts.load(path).map_err(|error| {
-                match crate::engine::pool_limit_hint(&error) {
-                Some(option) => error.context(format!(
-                    "{} does not fit a slot of the instance pool: raise the limit with {option}",
-                    path.display()
-                )),
-                None => error,
-            }
-            })?;
+        let loaded = self
+            .artifacts
+            .load(path)
+            .map_err(|error| with_pool_limit_named(error, path))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&loaded.component)
@@ -87,6 +81,18 @@ impl Loader {
             digest: loaded.digest,
             origin: loaded.origin,
         })
+    }
+}
+
+/// `error` from loading `path`, with the option that raises the pool limit
+/// it reports, when it reports one.
+fn with_pool_limit_named(error: wasmtime::Error, path: &Path) -> wasmtime::Error {
+    match crate::engine::pool_limit_hint(&error) {
+        Some(option) => error.context(format!(
+            "{} does not fit a slot of the instance pool: raise the limit with {option}",
+            path.display()
+        )),
+        None => error,
     }
 }
 

@@ -183,11 +183,7 @@ impl ServeCommand {
             max_memory_bytes: limits.max_memory_bytes,
             keep_resident_bytes: usize::try_from(self.keep_resident)
                 .context("--keep-resident is larger than this machine's address space")?,
-            per_component: engine::ComponentLimits {
-                core_instances: self.per_component.max_core_instances_per_component,
-                tables: self.per_component.max_tables_per_component,
-                memories: self.per_component.max_memories_per_component,
-            },
+            per_component: self.per_component.to_limits(),
         })?;
         let cache_dir = match (self.no_cache, self.cache_dir) {
             (true, _) => None,
@@ -255,6 +251,16 @@ impl LimitOptions {
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: self.body_read_timeout,
         })
+    }
+}
+
+impl ComponentLimitOptions {
+    fn to_limits(&self) -> engine::ComponentLimits {
+        engine::ComponentLimits {
+            core_instances: self.max_core_instances_per_component,
+            tables: self.max_tables_per_component,
+            memories: self.max_memories_per_component,
+        }
     }
 }
 

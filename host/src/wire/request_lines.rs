@@ -27,9 +27,9 @@ const MAX_CHUNK_LINE: usize = 4096;
 #[derive(Debug, Default)]
 pub(crate) struct RequestLines {
     state: State,
-    /// The head read so far, up to [`MAX_HEAD_BYTES`].
-    head: Vec<u8>,
-    /// The request line's progress within `head`.
+    /// The head (up to [`MAX_HEAD_BYTES`]) or chunk line read so far.
+    buffered: Vec<u8>,
+    /// The request line's progress within the head.
     line: Line,
     fragment_seen: bool,
 }
@@ -71,26 +71,25 @@ impl RequestLines {
             let used = match self.state {
                 State::Unfollowed => return,
                 State::Head => self.head_bytes(bytes),
-                State::Body(left) => {
-                    let used = clamp(left, bytes.len());
-                    self.state = match left - used as u64 {
-                        0 => State::Head,
-                        left => State::Body(left),
-                    };
-                    used
-                }
+                State::Body(left) => self.skip(left, bytes.len(), State::Head, State::Body),
                 State::ChunkData(left) => {
-                    let used = clamp(left, bytes.len());
-                    self.state = match left - used as u64 {
-                        0 => State::ChunkDataEnd,
-                        left => State::ChunkData(left),
-                    };
-                    used
+                    self.skip(left, bytes.len(), State::ChunkDataEnd, State::ChunkData)
                 }
                 State::ChunkLine | State::ChunkDataEnd | State::Trailers => self.chunk_lines(bytes),
             };
             bytes = &mut bytes[used..];
         }
+    }
+
+    /// Passes over up to `left` bytes of data, of `available`: then `done`,
+    /// or `more` of what is left.
+    fn skip(&mut self, left: u64, available: usize, done: State, more: fn(u64) -> State) -> usize {
+        let used = usize::try_from(left).map_or(available, |left| left.min(available));
+        self.state = match left - used as u64 {
+            0 => done,
+            left => more(left),
+        };
+        used
     }
 
     /// Takes head bytes up to and including the next line end.
@@ -113,13 +112,13 @@ impl RequestLines {
                 (line, _) => line,
             };
         }
-        if self.head.len() + used > MAX_HEAD_BYTES {
+        if self.buffered.len() + used > MAX_HEAD_BYTES {
             self.state = State::Unfollowed;
             return used;
         }
-        self.head.extend_from_slice(&bytes[..used]);
+        self.buffered.extend_from_slice(&bytes[..used]);
         // A head ends with an empty line: only then is it worth parsing.
-        let head_ended = self.head.ends_with(b"\n\n") || self.head.ends_with(b"\n\r\n");
+        let head_ended = self.buffered.ends_with(b"\n\n") || self.buffered.ends_with(b"\n\r\n");
         if head_ended && self.line == Line::Done {
             self.end_of_head();
         }
@@ -131,15 +130,15 @@ impl RequestLines {
     fn end_of_head(&mut self) {
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut request = httparse::Request::new(&mut fields);
-        let next = match request.parse(&self.head) {
+        let next = match request.parse(&self.buffered) {
             Ok(httparse::Status::Partial) => return,
             Ok(httparse::Status::Complete(_)) => framing(&request),
             Err(_) => State::Unfollowed,
         };
         self.state = next;
-        self.head.clear();
-        if self.head.capacity() > 16 << 10 {
-            self.head.shrink_to(1024);
+        self.buffered.clear();
+        if self.buffered.capacity() > 16 << 10 {
+            self.buffered.shrink_to(1024);
         }
         self.line = Line::Leading;
     }
@@ -150,15 +149,15 @@ impl RequestLines {
             Some(at) => (at + 1, true),
             None => (bytes.len(), false),
         };
-        if self.head.len() + used > MAX_CHUNK_LINE {
+        if self.buffered.len() + used > MAX_CHUNK_LINE {
             self.state = State::Unfollowed;
             return used;
         }
-        self.head.extend_from_slice(&bytes[..used]);
+        self.buffered.extend_from_slice(&bytes[..used]);
         if !ended {
             return used;
         }
-        let line = self.head.trim_ascii();
+        let line = self.buffered.trim_ascii();
         self.state = match self.state {
             State::ChunkLine => match chunk_size(line) {
                 Some(0) => State::Trailers,
@@ -170,7 +169,7 @@ impl RequestLines {
             State::Trailers => State::Trailers,
             _ => State::Unfollowed,
         };
-        self.head.clear();
+        self.buffered.clear();
         used
     }
 }
@@ -221,10 +220,6 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     (!digits.is_empty())
         .then(|| u64::from_str_radix(digits, 16).ok())
         .flatten()
-}
-
-fn clamp(left: u64, available: usize) -> usize {
-    usize::try_from(left).map_or(available, |left| left.min(available))
 }
 
 #[cfg(test)]
