@@ -23,6 +23,7 @@ failure, naming it.
 
 import glob
 import json
+import os
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -408,37 +409,35 @@ def known_property(kind, path):
                    for known in PROPERTIES.get(kind, ())))
 
 
+def body(declaration):
+    """A resource's or module's body, inside its `if (...)` when it has one."""
+    config = declaration["config"]
+    return config["config"] if "condition" in config and "config" in config else config
+
+
 def check_properties(path, parsed):
     variables = parsed.get("variables", {})
     for name, resource in parsed.get("resources", {}).items():
         if resource["existing"]:
             continue
-        config = resource["config"]
-        if "condition" in config and "config" in config:
-            config = config["config"]
-        for used in property_paths(config, "", variables):
+        for used in property_paths(body(resource), "", variables):
             if not known_property(resource["type"], used):
                 fail(f"{path}: resource {name} sets {used}, which {resource['type']}"
                      f"@{resource['api_version']} does not define (PROPERTIES)")
 
 
-def check_modules(path, parsed):
+def check_modules(path, parsed, parsed_files):
     """What a Bicep compiler checks of a module call: the file exists, every
     parameter passed is one it declares, and every one without a default
-    is passed."""
-    folder = path.rsplit("/", 1)[0]
+    is passed. `parsed_files` holds every file that parsed, by path."""
+    folder = os.path.dirname(path)
     for name, module in parsed.get("modules", {}).items():
-        target = f"{folder}/{module['detail']['path']}"
-        try:
-            with open(target, encoding="utf-8") as file:
-                declared = BicepParser().parse(text=file.read()).get("parameters", {})
-        except OSError:
-            fail(f"{path}: module {name} refers to {target}, which is missing")
+        target = os.path.normpath(os.path.join(folder, module["detail"]["path"]))
+        if target not in parsed_files:
+            fail(f"{path}: module {name} refers to {target}, which is missing or does not parse")
             continue
-        config = module["config"]
-        if "condition" in config and "config" in config:
-            config = config["config"]
-        passed = set(config.get("params", {}))
+        declared = parsed_files[target].get("parameters", {})
+        passed = set(body(module).get("params", {}))
         for extra in sorted(passed - set(declared)):
             fail(f"{path}: module {name} passes {extra}, which {target} does not declare")
         for missing in sorted(p for p, d in declared.items()
@@ -447,21 +446,22 @@ def check_modules(path, parsed):
 
 
 def check_bicep():
+    parsed_files = {}
     for path in sorted(glob.glob("apim/**/*.bicep", recursive=True)):
         with open(path, encoding="utf-8") as file:
             text = file.read()
         try:
-            parsed = BicepParser().parse(text=text)
+            parsed_files[os.path.normpath(path)] = BicepParser().parse(text=text)
         except Exception as error:  # lark's parse errors
             fail(f"{path}: does not parse: {str(error).splitlines()[0]}")
-            continue
+    for path, parsed in parsed_files.items():
         resources = list(declared_resources(parsed))
         failed = len(failures)
         for name, kind, version in resources:
             if version not in RESOURCES.get(kind, set()):
                 fail(f"{path}: resource {name} is {kind}@{version}, not in the table of checked types")
         check_properties(path, parsed)
-        check_modules(path, parsed)
+        check_modules(path, parsed, parsed_files)
         if len(failures) == failed:
             print(f"ok   {path}: parses, {len(resources)} resources of checked types, versions"
                   " and properties")

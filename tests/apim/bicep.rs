@@ -124,10 +124,8 @@ pub fn resources() -> Vec<Resource> {
 /// Each literal value the modules deploying `file` pass for its parameter
 /// `parameter`; panics when none does, or one passes something else.
 pub fn parameter_values(resources: &[Resource], file: &Path, parameter: &str) -> Vec<String> {
-    let file = files::canonical(file);
-    let values: Vec<String> = of_type(resources, MODULE)
+    let values: Vec<String> = deployments_of(resources, file)
         .into_iter()
-        .filter(|module| module.template.as_deref().map(files::canonical) == Some(file.clone()))
         .map(|module| {
             let value = module
                 .property(parameter, 2)
@@ -146,6 +144,15 @@ pub fn parameter_values(resources: &[Resource], file: &Path, parameter: &str) ->
         file.display()
     );
     values
+}
+
+/// The modules that deploy `file`.
+pub fn deployments_of<'r>(resources: &'r [Resource], file: &Path) -> Vec<&'r Resource> {
+    let file = files::canonical(file);
+    of_type(resources, MODULE)
+        .into_iter()
+        .filter(|module| module.template.as_deref().map(files::canonical) == Some(file.clone()))
+        .collect()
 }
 
 /// `text` with `${parameter}` replaced by each value modules pass for it

@@ -151,12 +151,7 @@ fn the_backend_id_names_a_pool_whose_members_carry_their_apps_keys() {
 
     // Every module that deploys a member is in the pool's services.
     let pool_file = compact(&files::read(&pool.file));
-    let deployments: Vec<&Resource> = bicep::of_type(&resources, bicep::MODULE)
-        .into_iter()
-        .filter(|module| {
-            module.template.as_deref().map(files::canonical) == Some(files::canonical(&member.file))
-        })
-        .collect();
+    let deployments = bicep::deployments_of(&resources, &member.file);
     assert_eq!(deployments.len(), 2, "a primary and a pooled secondary app");
     for module in &deployments {
         assert!(
