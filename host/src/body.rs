@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use tokio::sync::oneshot;
 pub(crate) use wasmtime_wasi_http::p2::body::HyperOutgoingBody as HostBody;
 
 /// A complete body from bytes.
@@ -96,39 +97,53 @@ async fn drain(mut body: Incoming) {
 }
 
 /// A request body that stops with `HTTP-request-body-size` once it has
-/// carried more than the limit, and says so through its [`TooLarge`], so the
-/// host can answer `413` even for a chunked body whose size was not declared.
+/// carried more than the limit, and says so through its [`BodyReport`], so
+/// the host can answer `413` even for a chunked body whose size was not
+/// declared.
 pub(crate) struct LimitedBody<B> {
     inner: B,
     remaining: u64,
     limit: u64,
-    too_large: TooLarge,
+    report: BodyReport,
 }
 
-/// Whether a [`LimitedBody`] ran over its limit; readable after the body has
-/// been handed to the guest.
+/// What became of a request body handed to a guest, readable after: whether
+/// it ran over its limit, and whether it failed at all (over the limit, or a
+/// connection or framing error), which retires a reused instance.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct TooLarge(Arc<AtomicBool>);
+pub(crate) struct BodyReport(Arc<[AtomicBool; 2]>);
 
-impl TooLarge {
+const TOO_LARGE: usize = 0;
+const FAILED: usize = 1;
+
+impl BodyReport {
     /// Whether the body carried more than its limit.
-    pub(crate) fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+    pub(crate) fn too_large(&self) -> bool {
+        self.0[TOO_LARGE].load(Ordering::Acquire)
+    }
+
+    /// Whether the body ended in an error instead of at its end.
+    pub(crate) fn failed(&self) -> bool {
+        self.0[FAILED].load(Ordering::Acquire)
+    }
+
+    fn set(&self, flag: usize) {
+        self.0[flag].store(true, Ordering::Release);
     }
 }
 
 impl<B> LimitedBody<B> {
-    /// Wraps `inner`, limited to `limit` bytes, and the flag that tells
-    /// whether it went over.
-    pub(crate) fn new(inner: B, limit: u64) -> (Self, TooLarge) {
-        let too_large = TooLarge::default();
+    /// Wraps `inner`, limited to `limit` bytes, and the report of what
+    /// became of it.
+    pub(crate) fn new(inner: B, limit: u64) -> (Self, BodyReport) {
+        let report = BodyReport::default();
         let body = Self {
             inner,
             remaining: limit,
             limit,
-            too_large: too_large.clone(),
+            report: report.clone(),
         };
-        (body, too_large)
+        (body, report)
     }
 }
 
@@ -146,14 +161,18 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(Some(Err(error))) => {
+                self.report.set(FAILED);
+                return Poll::Ready(Some(Err(error.into())));
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
         if let Some(data) = frame.data_ref() {
             let length = data.len() as u64;
             if length > self.remaining {
-                self.too_large.0.store(true, Ordering::Release);
+                self.report.set(TOO_LARGE);
+                self.report.set(FAILED);
                 self.remaining = 0;
                 return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
                     Some(self.limit),
@@ -180,19 +199,41 @@ where
 /// pending once: hyper sends what it holds (the head and the body so far)
 /// and then closes the connection, instead of dropping those bytes and
 /// leaving the client an empty reply.
-pub(crate) fn cut_off_visibly(body: HostBody, guest_failed: Arc<AtomicBool>) -> HostBody {
+///
+/// `ended` is told when the body is complete: read to its end, or to the
+/// `content_length` its head declared (hyper stops there, dropping the body
+/// unpolled). It is dropped untold if the body fails or is dropped short.
+pub(crate) fn cut_off_visibly(
+    body: HostBody,
+    content_length: Option<u64>,
+    guest_failed: Arc<AtomicBool>,
+    ended: oneshot::Sender<()>,
+) -> HostBody {
     CutOffVisibly {
         inner: body,
+        unsent: content_length,
         guest_failed,
         failure: None,
+        ended: Some(ended),
     }
     .boxed_unsync()
 }
 
 struct CutOffVisibly {
     inner: HostBody,
+    /// Bytes of the declared length not sent yet.
+    unsent: Option<u64>,
     guest_failed: Arc<AtomicBool>,
     failure: Option<wasmtime_wasi_http::Error>,
+    ended: Option<oneshot::Sender<()>>,
+}
+
+impl CutOffVisibly {
+    fn tell_ended(&mut self) {
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.send(());
+        }
+    }
 }
 
 impl Body for CutOffVisibly {
@@ -211,8 +252,19 @@ impl Body for CutOffVisibly {
             Poll::Ready(None) if self.guest_failed.load(Ordering::Acquire) => {
                 wasmtime_wasi_http::Error::HttpResponseIncomplete
             }
-            other => return other,
+            Poll::Ready(None) => {
+                self.tell_ended();
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(unsent), Some(data)) = (self.unsent.as_mut(), frame.data_ref()) {
+                    *unsent = unsent.saturating_sub(data.len() as u64);
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Pending => return Poll::Pending,
         };
+        self.ended = None;
         // Pending once: hyper flushes its buffer, then polls again.
         self.failure = Some(failure);
         cx.waker().wake_by_ref();
@@ -228,20 +280,32 @@ impl Body for CutOffVisibly {
     }
 }
 
+impl Drop for CutOffVisibly {
+    fn drop(&mut self) {
+        // hyper stops polling at `is_end_stream` or at the declared length.
+        if self.failure.is_none()
+            && !self.guest_failed.load(Ordering::Acquire)
+            && (self.inner.is_end_stream() || self.unsent == Some(0))
+        {
+            self.tell_ended();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_body_over_its_limit_fails_and_says_so() {
-        let (body, too_large) = LimitedBody::new(Full::new(Bytes::from_static(b"12345")), 4);
-        assert!(!too_large.get());
+        let (body, report) = LimitedBody::new(Full::new(Bytes::from_static(b"12345")), 4);
+        assert!(!report.too_large());
         assert!(body.collect().await.is_err());
-        assert!(too_large.get());
+        assert!(report.too_large() && report.failed());
 
-        let (body, too_large) = LimitedBody::new(Full::new(Bytes::from_static(b"1234")), 4);
+        let (body, report) = LimitedBody::new(Full::new(Bytes::from_static(b"1234")), 4);
         let collected = body.collect().await.expect("within the limit");
         assert_eq!(collected.to_bytes().as_ref(), b"1234");
-        assert!(!too_large.get());
+        assert!(!report.too_large() && !report.failed());
     }
 }

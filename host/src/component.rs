@@ -11,13 +11,16 @@ use wasmtime::error::Context as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::artifact::{Artifacts, Origin};
+use crate::reuse::{IdleInstances, Reuse};
 use crate::sandbox::Sandbox;
 
-/// One loaded version of a component, pre-instantiated.
+/// One loaded version of a component, pre-instantiated, with its idle
+/// instances when its route reuses them.
 pub(crate) struct ComponentVersion {
     pre: ProxyPre<Sandbox>,
     digest: String,
     origin: Origin,
+    idle: IdleInstances,
 }
 
 impl ComponentVersion {
@@ -34,6 +37,19 @@ impl ComponentVersion {
     /// Where its code came from.
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// Its instances between requests.
+    pub(crate) fn idle(&self) -> &IdleInstances {
+        &self.idle
+    }
+
+    /// This version, its instances reused as `reuse` allows.
+    pub(crate) fn with_reuse(self, reuse: Reuse) -> Self {
+        Self {
+            idle: IdleInstances::new(reuse),
+            ..self
+        }
     }
 }
 
@@ -80,6 +96,7 @@ impl Loader {
             pre,
             digest: loaded.digest,
             origin: loaded.origin,
+            idle: IdleInstances::new(Reuse::FRESH),
         })
     }
 }

@@ -7,6 +7,11 @@
 //! the admission permit, dropped in that order when the guest is done or its
 //! deadline passes. The guest yields to tokio at every epoch tick, so even a
 //! loop that never calls the host is stopped at its deadline.
+//!
+//! On a route that reuses instances ([`crate::reuse`]), the task instead
+//! hands the instance back, with its permit, after a request that ended
+//! cleanly: the call returned, the response was set and its body reached its
+//! end, the memory cap was never hit and the request body never failed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,18 +19,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Body;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::body::{HostBody, cut_off_visibly};
+use crate::body::{BodyReport, HostBody, cut_off_visibly};
 use crate::component::ComponentVersion;
 use crate::context::Secrets;
 use crate::failure::GuestFailure;
 use crate::guest_output::{Destination, GuestOutput};
+use crate::reuse::{Lease, Worker};
 use crate::sandbox::{Grants, Sandbox};
 
 /// Makes and runs instances under the host's grants and limits.
@@ -66,11 +72,16 @@ impl Dispatcher {
         }
     }
 
-    /// Runs `request` in a fresh instance of `version` and returns its response,
-    /// with a handle that resolves when the guest is done (the body may still
-    /// be streaming when the response is returned). `permit` is released when
-    /// the instance is gone; guest output goes to `output`; the guest's work
-    /// is traced in `span`.
+    /// Runs `request` in the instance `lease` gives (a fresh one unless the
+    /// route reuses them) and returns its response, with a handle that
+    /// resolves when the guest is done (the body may still be streaming when
+    /// the response is returned). The lease's permit is released when the
+    /// instance is gone; guest output goes to `output`; the guest's work is
+    /// traced in `span`; `request_body` tells whether the body failed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's parts, each used once"
+    )]
     pub(crate) async fn run<B>(
         &self,
         version: Arc<ComponentVersion>,
@@ -78,14 +89,29 @@ impl Dispatcher {
         scheme: Scheme,
         output: &GuestOutput,
         span: Span,
-        permit: OwnedSemaphorePermit,
+        lease: Lease,
+        request_body: BodyReport,
     ) -> Result<(hyper::Response<HostBody>, Finished), GuestFailure>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.store(version.pre().engine(), output);
+        let (mut store, proxy, served, permit) = match lease {
+            Lease::Fresh(permit) => (self.store(version.pre().engine(), output), None, 0, permit),
+            Lease::Reused(worker) => {
+                worker.store.data().outlet().connect(output);
+                (
+                    worker.store,
+                    Some(worker.proxy),
+                    worker.served,
+                    worker.permit,
+                )
+            }
+        };
+        let served = served + 1;
+        let reusable = version.idle().may_serve_again(served);
         let (sender, receiver) = oneshot::channel();
+        let (body_ended, body_end) = oneshot::channel();
         let head_sent = Arc::new(AtomicBool::new(false));
         let failed_after_head = Arc::new(AtomicBool::new(false));
         let body_cut_off = failed_after_head.clone();
@@ -109,17 +135,22 @@ impl Dispatcher {
         let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
         let task = tokio::spawn(
             async move {
-                let outcome = tokio::time::timeout(timeout, async {
-                    let proxy = version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
+                let deadline = tokio::time::Instant::now() + timeout;
+                let outcome = tokio::time::timeout_at(deadline, async {
+                    let proxy = match proxy {
+                        Some(proxy) => proxy,
+                        None => version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?,
+                    };
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, incoming, outparam)
                         .await
-                        .map_err(Stage::Handle)
+                        .map_err(Stage::Handle)?;
+                    Ok(proxy)
                 })
                 .await;
                 let result = match outcome {
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(proxy)) => Ok(proxy),
                     Err(_elapsed) => Err(GuestFailure::Deadline(timeout)),
                     Ok(Err(Stage::Instantiate(error))) => Err(instantiation_failure(error)),
                     Ok(Err(Stage::Handle(trap))) => {
@@ -129,24 +160,49 @@ impl Dispatcher {
                 let cut_off = result.is_err() && head_sent.load(Ordering::Acquire);
                 // Before the store goes: dropping it is what ends the body.
                 failed_after_head.store(cut_off, Ordering::Release);
-                // The slot goes back to the pool before the permit is released.
-                drop(store);
-                drop(permit);
-                match result {
-                    // The head is gone: all that is left is to cut the body off and say why.
-                    Err(failure) if cut_off => {
+                let proxy = match result {
+                    Ok(proxy) => proxy,
+                    Err(failure) => {
+                        // The slot goes back to the pool before the permit is released.
+                        drop(store);
+                        drop(permit);
+                        if !cut_off {
+                            return Err(failure);
+                        }
+                        // The head is gone: all that is left is to cut the body off and say why.
                         tracing::error!(error = %failure, "The component failed after it sent the response head; the body was cut off");
-                        Ok(())
+                        return Ok(());
                     }
-                    other => other,
+                };
+                if reusable
+                    && head_sent.load(Ordering::Acquire)
+                    && !store.data().memory_limit_hit()
+                    && !request_body.failed()
+                    // Not before its response is complete: until then the guest may hold on to it.
+                    && matches!(tokio::time::timeout_at(deadline, body_end).await, Ok(Ok(())))
+                {
+                    store.data().outlet().disconnect();
+                    version.idle().put_back(Worker { store, proxy, served, permit });
+                } else {
+                    if reusable {
+                        tracing::debug!("Retired a reusable instance: its request did not end cleanly");
+                    }
+                    drop(store);
+                    drop(permit);
                 }
+                Ok(())
             }
             .instrument(span),
         );
 
         match receiver.await {
             Ok(Ok(response)) => {
-                let response = response.map(|body| cut_off_visibly(body, body_cut_off));
+                let content_length = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|value| value.to_str().ok()?.parse().ok());
+                let response = response
+                    .map(|body| cut_off_visibly(body, content_length, body_cut_off, body_ended));
                 Ok((response, Finished(task)))
             }
             Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWrite;
@@ -87,23 +88,58 @@ impl GuestOutput {
         std::mem::take(&mut lines.kept)
     }
 
-    /// A WASI output stream that writes into this output.
+    #[cfg(test)]
+    fn write(&self, stream: Stdio, bytes: &[u8]) {
+        lock(&self.0).write(stream, bytes);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        lock(&self.0)
+    }
+}
+
+fn lock(lines: &Mutex<Lines>) -> MutexGuard<'_, Lines> {
+    // A poisoned lock only means a log formatter panicked; the lines are intact.
+    lines
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Where an instance's stdout and stderr go: the output of the request it
+/// serves now. A fresh instance is connected once; a reused one to each
+/// request in turn, and to nothing between them, so a request's last
+/// partial line is logged with that request when it ends.
+#[derive(Clone)]
+pub(crate) struct Outlet(Arc<ArcSwapOption<Mutex<Lines>>>);
+
+impl Outlet {
+    /// An outlet connected to `output`.
+    pub(crate) fn to(output: &GuestOutput) -> Self {
+        Self(Arc::new(ArcSwapOption::from(Some(output.0.clone()))))
+    }
+
+    /// From now on, lines go to `output`.
+    pub(crate) fn connect(&self, output: &GuestOutput) {
+        self.0.store(Some(output.0.clone()));
+    }
+
+    /// From now on, lines go nowhere.
+    pub(crate) fn disconnect(&self) {
+        self.0.store(None);
+    }
+
+    /// A WASI output stream that writes into the connected output.
     pub(crate) fn stream(&self, stream: Stdio) -> GuestStream {
         GuestStream {
-            output: self.clone(),
+            outlet: self.clone(),
             stream,
         }
     }
 
     fn write(&self, stream: Stdio, bytes: &[u8]) {
-        self.lock().write(stream, bytes);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Lines> {
-        // A poisoned lock only means a log formatter panicked; the lines are intact.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        if let Some(lines) = self.0.load().as_deref() {
+            lock(lines).write(stream, bytes);
+        }
     }
 }
 
@@ -334,7 +370,7 @@ fn redact_strings(members: &mut Map<String, Value>, secrets: &Secrets) {
 
 /// One of a guest's output streams, as WASI sees it.
 pub(crate) struct GuestStream {
-    output: GuestOutput,
+    outlet: Outlet,
     stream: Stdio,
 }
 
@@ -346,23 +382,17 @@ impl IsTerminal for GuestStream {
 
 impl StdoutStream for GuestStream {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(GuestStream {
-            output: self.output.clone(),
-            stream: self.stream,
-        })
+        Box::new(self.outlet.stream(self.stream))
     }
 
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(GuestStream {
-            output: self.output.clone(),
-            stream: self.stream,
-        })
+        Box::new(self.outlet.stream(self.stream))
     }
 }
 
 impl OutputStream for GuestStream {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.output.write(self.stream, &bytes);
+        self.outlet.write(self.stream, &bytes);
         Ok(())
     }
 
@@ -386,7 +416,7 @@ impl AsyncWrite for GuestStream {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.output.write(self.stream, buf);
+        self.outlet.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -1,7 +1,8 @@
 //! The request path, step by step: ingress, request context, limits,
-//! routing to a component, admission, dispatch to a fresh instance of the
-//! version serving now, egress. Each step lives in its own module; payload
-//! mode reaches the same spine through its envelope ([`crate::payload`]).
+//! routing to a component, admission (or an idle instance where the route
+//! reuses them, [`crate::reuse`]), dispatch to an instance of the version
+//! serving now, egress. Each step lives in its own module; payload mode
+//! reaches the same spine through its envelope ([`crate::payload`]).
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::body::{HostBody, LimitedBody, RequestBody, TooLarge};
+use crate::body::{BodyReport, HostBody, LimitedBody, RequestBody};
+use crate::component::ComponentVersion;
 use crate::context::RequestContext;
 use crate::dispatch::{Dispatcher, Finished};
 use crate::egress;
@@ -22,6 +24,7 @@ use crate::ingress::{self, Ingress};
 use crate::limits::{self, Admission, Limits};
 use crate::payload::{self, PayloadFunctions};
 use crate::registry::Registry;
+use crate::reuse::Lease;
 use crate::wire;
 
 /// Serves requests with the registry's components, under the host's limits.
@@ -76,9 +79,30 @@ impl Handler {
         &self.limits
     }
 
-    /// The gate in front of instance creation.
-    pub(crate) fn admission(&self) -> &Admission {
-        &self.admission
+    /// A permit for one more instance, or [`Rejection::Overloaded`]. When
+    /// idle instances hold every permit, one of them is dropped to free its
+    /// permit: a request that needs a new instance beats one kept in case.
+    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Rejection> {
+        self.admission.try_admit().or_else(|rejection| {
+            if self.registry.evict_one_idle() {
+                self.admission.try_admit()
+            } else {
+                Err(rejection)
+            }
+        })
+    }
+
+    /// The instance a request on `version` runs in: an idle one when its
+    /// route reuses them (a permit already held is then returned), else a
+    /// new one under a permit.
+    fn lease(&self, version: &ComponentVersion, admit: Admit) -> Result<Lease, Rejection> {
+        if let Some(worker) = version.idle().take() {
+            return Ok(Lease::Reused(worker));
+        }
+        match admit {
+            Admit::Held(permit) => Ok(Lease::Fresh(permit)),
+            Admit::Gate => self.admit().map(Lease::Fresh),
+        }
     }
 
     /// Handles one request. Every outcome is a response: refusals and
@@ -93,8 +117,8 @@ impl Handler {
         match ingress::classify(&head, &self.payload) {
             Ingress::Readiness => ingress::readiness_response(),
             Ingress::Forward => {
-                let (body, too_large) = LimitedBody::new(body, self.limits.max_request_body_bytes);
-                self.serve(head, body, too_large, Destination::Console, Admit::Gate)
+                let (body, report) = LimitedBody::new(body, self.limits.max_request_body_bytes);
+                self.serve(head, body, report, Destination::Console, Admit::Gate)
                     .await
                     .response
             }
@@ -108,7 +132,7 @@ impl Handler {
         &self,
         mut head: request::Parts,
         body: LimitedBody<B>,
-        body_too_large: TooLarge,
+        request_body: BodyReport,
         destination: Destination,
         admit: Admit,
     ) -> Served
@@ -145,12 +169,9 @@ impl Handler {
         let Some(version) = version else {
             return refused(Rejection::NoRoute);
         };
-        let permit = match admit {
-            Admit::Held(permit) => permit,
-            Admit::Gate => match self.admission.try_admit() {
-                Ok(permit) => permit,
-                Err(rejection) => return refused(rejection),
-            },
+        let lease = match self.lease(&version, admit) {
+            Ok(lease) => lease,
+            Err(rejection) => return refused(rejection),
         };
 
         let scheme = if RequestContext::forwarded_https(&head) {
@@ -169,11 +190,12 @@ impl Handler {
                 scheme,
                 &output,
                 span.clone(),
-                permit,
+                lease,
+                request_body.clone(),
             )
             .await;
         // An undeclared body that ran over the limit: whatever the guest made of it, the answer is 413.
-        if body_too_large.get() {
+        if request_body.too_large() {
             return refused(Rejection::BodyTooLarge {
                 limit: self.limits.max_request_body_bytes,
             });

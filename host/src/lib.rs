@@ -14,7 +14,8 @@
 //!    the way in and the visible cut-off on the way out;
 //! 6. [`registry`]: which component serves which route prefix, swapped atomically;
 //!    [`component`]: a loaded, pre-instantiated component version;
-//! 7. [`dispatch`]: a fresh store and instance per request, deadline, the call;
+//! 7. [`dispatch`]: a fresh store and instance per request, deadline, the call
+//!    ([`reuse`]: idle instances kept where a route allows it);
 //! 8. [`sandbox`]: what an instance is granted (almost nothing) and its memory cap;
 //! 9. [`guest_output`]: the guest's stdout and stderr as log events or envelope lines;
 //! 10. [`egress`]: the response, or a problem+json for a [`failure`].
@@ -45,6 +46,7 @@ mod payload;
 mod problem;
 mod registry;
 mod reload;
+mod reuse;
 mod sandbox;
 mod server;
 mod wire;

@@ -15,6 +15,7 @@ use wasmtime::error::Context as _;
 
 use crate::component::{ComponentVersion, Loader};
 use crate::dispatch::Dispatcher;
+use crate::reuse::Reuse;
 
 /// What a reload did.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,12 +36,15 @@ pub(crate) struct RouteSpec {
     pub(crate) prefix: String,
     /// The component file.
     pub(crate) path: PathBuf,
+    /// How its instances are reused.
+    pub(crate) reuse: Reuse,
 }
 
 /// A route prefix and the component behind it.
 pub(crate) struct Route {
     prefix: String,
     path: PathBuf,
+    reuse: Reuse,
     current: ArcSwap<ComponentVersion>,
     reloading: tokio::sync::Mutex<()>,
 }
@@ -54,6 +58,11 @@ impl Route {
     /// The component file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How its instances are reused.
+    pub(crate) fn reuse(&self) -> Reuse {
+        self.reuse
     }
 
     /// The version serving now.
@@ -71,13 +80,15 @@ impl Route {
         dispatcher: &Dispatcher,
     ) -> wasmtime::Result<Reloaded> {
         let _one_at_a_time = self.reloading.lock().await;
-        let version = load_off_the_request_path(loader, &self.path).await?;
+        let version = load_off_the_request_path(loader, &self.path, self.reuse).await?;
         let current = self.current();
         if version.digest() == current.digest() {
             return Ok(Reloaded::Unchanged);
         }
         dispatcher.smoke_test(&version).await?;
         self.current.store(Arc::new(version));
+        // Its idle instances go now, busy ones when their request is done.
+        current.idle().retire();
         Ok(Reloaded::Swapped {
             from: current.digest().to_owned(),
         })
@@ -106,17 +117,23 @@ impl Registry {
         dispatcher: &Dispatcher,
     ) -> wasmtime::Result<Self> {
         let mut routes = Vec::with_capacity(specs.len());
-        for RouteSpec { prefix, path } in specs {
+        for RouteSpec {
+            prefix,
+            path,
+            reuse,
+        } in specs
+        {
             let prefix = normalize_prefix(prefix)?;
             wasmtime::ensure!(
                 routes.iter().all(|route: &Route| route.prefix != prefix),
                 "two components are routed at the prefix {prefix:?}"
             );
-            let version = load_off_the_request_path(loader, path).await?;
+            let version = load_off_the_request_path(loader, path, *reuse).await?;
             dispatcher.smoke_test(&version).await?;
             routes.push(Route {
                 prefix,
                 path: path.clone(),
+                reuse: *reuse,
                 current: ArcSwap::from_pointee(version),
                 reloading: tokio::sync::Mutex::new(()),
             });
@@ -134,6 +151,14 @@ impl Registry {
     pub(crate) fn routes(&self) -> &[Route] {
         &self.routes
     }
+
+    /// Drops one idle instance of any route, to free its slot and admission
+    /// permit for a request that needs a new instance; false when none is idle.
+    pub(crate) fn evict_one_idle(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.current().idle().evict_one())
+    }
 }
 
 /// Compiling is CPU work measured in tens or hundreds of milliseconds: it
@@ -141,11 +166,13 @@ impl Registry {
 async fn load_off_the_request_path(
     loader: &Arc<Loader>,
     path: &Path,
+    reuse: Reuse,
 ) -> wasmtime::Result<ComponentVersion> {
     let (loader, path) = (loader.clone(), path.to_owned());
-    tokio::task::spawn_blocking(move || loader.load(&path))
+    let version = tokio::task::spawn_blocking(move || loader.load(&path))
         .await
-        .context("the loading task failed")?
+        .context("the loading task failed")??;
+    Ok(version.with_reuse(reuse))
 }
 
 /// `/api/Catalog/` -> `/api/catalog`; `/` -> `""`.

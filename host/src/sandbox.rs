@@ -17,7 +17,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::console::Stdio;
-use crate::guest_output::GuestOutput;
+use crate::guest_output::{GuestOutput, Outlet};
 
 /// Most table elements one instance may have (the pooling allocator's default).
 const MAX_TABLE_ELEMENTS: usize = 20_000;
@@ -98,15 +98,17 @@ pub(crate) struct Sandbox {
     table: ResourceTable,
     outgoing_http: OutgoingHttp,
     limiter: MemoryLimiter,
+    outlet: Outlet,
 }
 
 impl Sandbox {
     /// A fresh sandbox: `grants` opened, memory capped at `max_memory_bytes`,
     /// output to `output`.
     pub(crate) fn new(output: &GuestOutput, grants: &Arc<Grants>, max_memory_bytes: usize) -> Self {
+        let outlet = Outlet::to(output);
         let wasi = WasiCtx::builder()
-            .stdout(output.stream(Stdio::Stdout))
-            .stderr(output.stream(Stdio::Stderr))
+            .stdout(outlet.stream(Stdio::Stdout))
+            .stderr(outlet.stream(Stdio::Stderr))
             .envs(&grants.env)
             .allow_tcp(false)
             .allow_udp(false)
@@ -123,7 +125,14 @@ impl Sandbox {
                 max_bytes: max_memory_bytes,
                 denied: false,
             },
+            outlet,
         }
+    }
+
+    /// Where the guest's output goes: a reused instance's is connected to
+    /// each request's output in turn.
+    pub(crate) fn outlet(&self) -> &Outlet {
+        &self.outlet
     }
 
     /// The limiter to install with `Store::limiter`.

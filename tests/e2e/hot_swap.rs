@@ -63,10 +63,13 @@ async fn wait_for_body(port: u16, path: &str, expected: &str) -> Response {
     }
 }
 
+/// A response under load: status, digest, body and `x-instance-requests`.
+type Record = (u16, String, String, u32);
+
 /// Requests `path` in `clients` loops until stopped; every response is kept.
 struct SteadyLoad {
     stop: Arc<AtomicBool>,
-    responses: Arc<Mutex<Vec<(u16, String, String)>>>,
+    responses: Arc<Mutex<Vec<Record>>>,
     clients: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -84,6 +87,10 @@ impl SteadyLoad {
                             response.status,
                             digest(&response),
                             body(&response).to_owned(),
+                            response
+                                .header("x-instance-requests")
+                                .and_then(|served| served.parse().ok())
+                                .unwrap_or(0),
                         );
                         responses.lock().expect("not poisoned").push(record);
                     }
@@ -97,7 +104,7 @@ impl SteadyLoad {
         }
     }
 
-    async fn finish(self) -> Vec<(u16, String, String)> {
+    async fn finish(self) -> Vec<Record> {
         self.stop.store(true, Ordering::Relaxed);
         for client in self.clients {
             client.await.expect("a load client finished");
@@ -111,11 +118,31 @@ impl SteadyLoad {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_swaps_under_steady_load_lose_nothing() {
+    let most_reused = ten_swaps_under_steady_load(&[]).await;
+    assert_eq!(most_reused, 1, "a fresh instance per request");
+}
+
+/// With reuse on, a swap drops the old version's idle instances and lets
+/// its busy ones finish their request.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_swaps_under_steady_load_with_reuse_lose_nothing() {
+    let most_reused = ten_swaps_under_steady_load(&["--max-instance-reuse-count", "1000"]).await;
+    assert!(
+        most_reused > 1,
+        "instances were reused: at most {most_reused} requests each"
+    );
+}
+
+/// Swaps the version ten times under a steady load, checks that every
+/// request got the whole answer of one version, and returns the most
+/// requests one instance served.
+async fn ten_swaps_under_steady_load(args: &[&str]) -> u32 {
     let folder = app_folder("ten-swaps", &[("app.wasm", guests::VERSION_ONE)]);
     let app = folder.join("app.wasm");
     let handler = HANDLER
         .builder(&app)
         .args(["--cache-dir", "cache"])
+        .args(args.iter().copied())
         .start()
         .await;
     let port = handler.port();
@@ -159,7 +186,7 @@ async fn ten_swaps_under_steady_load_lose_nothing() {
     for (index, digest) in digests.iter().enumerate() {
         assert_eq!(digest, &digests[index % 2], "swap {index}");
     }
-    for (_, digest, body) in &responses {
+    for (_, digest, body, _) in &responses {
         let expected = if body == "one" {
             &digests[0]
         } else {
@@ -179,6 +206,11 @@ async fn ten_swaps_under_steady_load_lose_nothing() {
         switches >= 10,
         "the steady stream switched {switches} times"
     );
+    responses
+        .iter()
+        .map(|(_, _, _, served)| *served)
+        .max()
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -293,7 +325,7 @@ async fn two_prefixes_serve_at_once_and_swap_on_their_own() {
     assert!(
         responses
             .iter()
-            .all(|(_, digest, _)| digest == catalog_digest),
+            .all(|(_, digest, ..)| digest == catalog_digest),
         "the catalog was not swapped"
     );
 

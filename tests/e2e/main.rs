@@ -17,3 +17,4 @@ mod least_privilege;
 mod logging;
 mod openapi;
 mod payload_mode;
+mod reuse;

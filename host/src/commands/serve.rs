@@ -16,6 +16,7 @@ use crate::limits::Limits;
 use crate::logging::{self, LogFormat};
 use crate::payload::PayloadFunctions;
 use crate::registry::{Registry, RouteSpec};
+use crate::reuse::{self, Reuse};
 use crate::sandbox::Grants;
 use crate::{reload, server};
 
@@ -33,9 +34,11 @@ pub(crate) struct ServeCommand {
     component: Option<PathBuf>,
 
     /// A component for the paths under a prefix, `PREFIX=PATH`, e.g.
-    /// `/api/orders=orders.wasm` (repeatable; the longest matching prefix wins).
-    #[arg(long = "route", value_name = "PREFIX=PATH", env = "WASM_HANDLER_ROUTES", value_delimiter = ',', value_parser = parse_route)]
-    routes: Vec<RouteSpec>,
+    /// `/api/orders=orders.wasm` (repeatable; the longest matching prefix
+    /// wins). The reuse options may follow for this route alone:
+    /// `/api/orders=orders.wasm;max-instance-reuse-count=64;idle-instance-timeout=5s`.
+    #[arg(long = "route", value_name = "PREFIX=PATH[;OPTION=VALUE]", env = "WASM_HANDLER_ROUTES", value_delimiter = ',', value_parser = parse_route)]
+    routes: Vec<RouteArg>,
 
     /// The function app folder (`host.json`, `*/function.json`): its functions
     /// that are not forwarded are served in payload mode, under the binding
@@ -77,6 +80,9 @@ pub(crate) struct ServeCommand {
 
     #[command(flatten)]
     per_component: ComponentLimitOptions,
+
+    #[command(flatten)]
+    reuse: ReuseOptions,
 
     #[command(flatten)]
     limits: LimitOptions,
@@ -134,6 +140,21 @@ struct ComponentLimitOptions {
     /// Linear memories one component may hold.
     #[arg(long, env = "WASM_HANDLER_MAX_MEMORIES_PER_COMPONENT", default_value_t = engine::ComponentLimits::default().memories, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     max_memories_per_component: u32,
+}
+
+/// Instance reuse, for the routes whose owners choose it: an instance then
+/// serves request after request, and state in its memory survives from one
+/// caller to the next. The names and defaults are those of `wasmtime serve`.
+#[derive(Debug, clap::Args)]
+struct ReuseOptions {
+    /// Requests one instance serves, one after another, before it is dropped
+    /// (1: a fresh instance per request).
+    #[arg(long, env = "WASM_HANDLER_MAX_INSTANCE_REUSE_COUNT", default_value_t = Reuse::FRESH.max_requests, value_parser = clap::value_parser!(u32).range(1..))]
+    max_instance_reuse_count: u32,
+
+    /// How long a reused instance waits for its next request before it is dropped.
+    #[arg(long, env = "WASM_HANDLER_IDLE_INSTANCE_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    idle_instance_timeout: Duration,
 }
 
 /// What guests may reach beyond the proxy world; nothing by default.
@@ -196,17 +217,22 @@ impl ServeCommand {
             limits.max_memory_bytes,
             limits.request_timeout,
         ));
+        let reuse = self.reuse.to_reuse();
         let routes: Vec<RouteSpec> = self
             .component
             .into_iter()
-            .map(|path| RouteSpec {
+            .map(|path| RouteArg {
                 prefix: "/".to_owned(),
                 path,
+                max_requests: None,
+                idle_timeout: None,
             })
             .chain(self.routes)
+            .map(|route| route.with_default(reuse))
             .collect();
         let registry = Arc::new(Registry::load(&routes, &loader, &dispatcher).await?);
         let _reloader = reload::start(registry.clone(), loader, dispatcher.clone(), self.watch)?;
+        reuse::expire_idle_instances(&registry);
 
         // Bind only once every guest is loaded: the Functions host takes any
         // answer on the port as "ready".
@@ -218,6 +244,7 @@ impl ServeCommand {
                 component = %route.path().display(),
                 digest = guest.digest(),
                 origin = %guest.origin(),
+                instances = %route.reuse(),
                 "Serving component"
             );
         }
@@ -251,6 +278,15 @@ impl LimitOptions {
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: self.body_read_timeout,
         })
+    }
+}
+
+impl ReuseOptions {
+    fn to_reuse(&self) -> Reuse {
+        Reuse {
+            max_requests: self.max_instance_reuse_count,
+            idle_timeout: self.idle_instance_timeout,
+        }
     }
 }
 
@@ -339,9 +375,34 @@ fn listen_address(fallback: SocketAddr) -> wasmtime::Result<SocketAddr> {
     Ok(fallback)
 }
 
-/// `PREFIX=PATH`.
-fn parse_route(text: &str) -> Result<RouteSpec, String> {
-    let (prefix, path) = text
+/// A `--route` as given: its reuse options override the global ones.
+#[derive(Debug, Clone)]
+struct RouteArg {
+    prefix: String,
+    path: PathBuf,
+    max_requests: Option<u32>,
+    idle_timeout: Option<Duration>,
+}
+
+impl RouteArg {
+    fn with_default(self, reuse: Reuse) -> RouteSpec {
+        RouteSpec {
+            prefix: self.prefix,
+            path: self.path,
+            reuse: Reuse {
+                max_requests: self.max_requests.unwrap_or(reuse.max_requests),
+                idle_timeout: self.idle_timeout.unwrap_or(reuse.idle_timeout),
+            },
+        }
+    }
+}
+
+/// `PREFIX=PATH`, then any of `;max-instance-reuse-count=N` and
+/// `;idle-instance-timeout=DURATION`.
+fn parse_route(text: &str) -> Result<RouteArg, String> {
+    let mut parts = text.split(';');
+    let route = parts.next().unwrap_or_default();
+    let (prefix, path) = route
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not PREFIX=PATH"))?;
     if !prefix.starts_with('/') || path.is_empty() {
@@ -349,10 +410,41 @@ fn parse_route(text: &str) -> Result<RouteSpec, String> {
             "{text:?} is not PREFIX=PATH with a prefix starting with /"
         ));
     }
-    Ok(RouteSpec {
+    let mut route = RouteArg {
         prefix: prefix.to_owned(),
         path: PathBuf::from(path),
-    })
+        max_requests: None,
+        idle_timeout: None,
+    };
+    for option in parts {
+        let (name, value) = option
+            .split_once('=')
+            .ok_or_else(|| format!("{option:?} in {text:?} is not OPTION=VALUE"))?;
+        match name.trim() {
+            "max-instance-reuse-count" => {
+                route.max_requests = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|count| *count >= 1)
+                        .ok_or_else(|| format!("{option:?}: a count of 1 or more"))?,
+                )
+            }
+            "idle-instance-timeout" => {
+                route.idle_timeout = Some(
+                    humantime::parse_duration(value.trim())
+                        .map_err(|error| format!("{option:?}: {error}"))?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "unknown route option {other:?} in {text:?}: use max-instance-reuse-count or idle-instance-timeout"
+                ));
+            }
+        }
+    }
+    Ok(route)
 }
 
 /// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB` or `GiB`.
@@ -379,7 +471,43 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
+
+    #[test]
+    fn routes_take_their_own_reuse_options() {
+        let global = Reuse {
+            max_requests: 4,
+            idle_timeout: Duration::from_secs(1),
+        };
+        let plain = parse_route("/api=app.wasm")
+            .expect("a route")
+            .with_default(global);
+        assert_eq!(
+            (plain.prefix.as_str(), plain.path.to_str(), plain.reuse),
+            ("/api", Some("app.wasm"), global)
+        );
+        let own =
+            parse_route("/api=app.wasm;max-instance-reuse-count=64; idle-instance-timeout=250ms")
+                .expect("a route with options")
+                .with_default(global);
+        assert_eq!(
+            own.reuse,
+            Reuse {
+                max_requests: 64,
+                idle_timeout: Duration::from_millis(250),
+            }
+        );
+        for bad in [
+            "api=app.wasm",
+            "/api=",
+            "/api=app.wasm;max-instance-reuse-count=0",
+            "/api=app.wasm;idle-instance-timeout=soon",
+            "/api=app.wasm;reuse",
+            "/api=app.wasm;max-instance-concurrent-reuse-count=4",
+        ] {
+            assert!(parse_route(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn sizes() {

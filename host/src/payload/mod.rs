@@ -117,7 +117,7 @@ pub(crate) async fn invoke(
         });
     }
     // The permit before the bytes: at most --max-instances envelopes are read at once.
-    let permit = match handler.admission().try_admit() {
+    let permit = match handler.admit() {
         Ok(permit) => permit,
         Err(rejection) => return refuse(&rejection),
     };
@@ -150,7 +150,7 @@ pub(crate) async fn invoke(
     // From here on, problems are about the guest's request: its path and correlation id.
     let context = RequestContext::new(&inner_head);
     let path = inner_head.uri.path().to_owned();
-    let (inner_body, too_large) =
+    let (inner_body, report) =
         LimitedBody::new(Full::new(inner_body), limits.max_request_body_bytes);
     let destination = Destination::Envelope {
         correlation_id: context.correlation_id.clone(),
@@ -159,7 +159,7 @@ pub(crate) async fn invoke(
         .serve(
             inner_head,
             inner_body,
-            too_large,
+            report,
             destination,
             Admit::Held(permit),
         )

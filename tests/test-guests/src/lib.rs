@@ -23,14 +23,30 @@ pub use wasi::http::types::{
 
 /// Sends a complete response.
 pub fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) {
-    let headers = Fields::from_list(&[
+    respond_with_headers(out, status, content_type, &[], body);
+}
+
+/// Sends a complete response with `extra` headers.
+pub fn respond_with_headers(
+    out: ResponseOutparam,
+    status: u16,
+    content_type: &str,
+    extra: &[(&str, String)],
+    body: &[u8],
+) {
+    let mut fields = vec![
         ("content-type".to_owned(), content_type.as_bytes().to_vec()),
         (
             "content-length".to_owned(),
             body.len().to_string().into_bytes(),
         ),
-    ])
-    .expect("valid headers");
+    ];
+    fields.extend(
+        extra
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec())),
+    );
+    let headers = Fields::from_list(&fields).expect("valid headers");
     let response = OutgoingResponse::new(headers);
     response.set_status_code(status).expect("a valid status");
     let outgoing_body = response.body().expect("the body is taken once");
@@ -43,6 +59,15 @@ pub fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u
     }
     drop(stream);
     OutgoingBody::finish(outgoing_body, None).expect("the body finishes");
+}
+
+/// Requests this instance has served.
+static SERVED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Counts one more request for this instance and returns the count, this
+/// request included: 1 on every request unless the host reuses instances.
+pub fn count_request() -> u32 {
+    SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
 /// Every request header as `(name, value)`, values decoded lossily.

@@ -20,6 +20,7 @@
 //! | `files` | tries to read and list files, answers with what happened |
 //! | `socket?port=N` | tries a TCP connection to 127.0.0.1:N, answers with what happened |
 //! | `scribble` | answers `clean` if a 512 KiB static is all zeros, else `dirty`, then fills it |
+//! | `count` | answers how many requests this instance has served, this one included |
 
 use test_guests::wasi::clocks::monotonic_clock;
 use test_guests::wasi::http::outgoing_handler;
@@ -36,7 +37,9 @@ impl test_guests::Guest for Misbehave {
             .unwrap_or((&path_with_query, ""));
         let route = path.rsplit('/').next().unwrap_or_default();
         eprintln!("started {route}");
+        let served = test_guests::count_request();
         match route {
+            "count" => respond(out, 200, "text/plain", served.to_string().as_bytes()),
             "ok" => respond(out, 200, "text/plain", b"ok"),
             "binary" => {
                 let bytes: Vec<u8> = (0..=255).collect();

@@ -4,7 +4,12 @@ struct VersionTwo;
 
 impl test_guests::Guest for VersionTwo {
     fn handle(_request: test_guests::IncomingRequest, out: test_guests::ResponseOutparam) {
-        test_guests::respond(out, 200, "text/plain", b"two");
+        // How many requests this instance has served, for the swap tests with reuse on.
+        let served = [(
+            "x-instance-requests",
+            test_guests::count_request().to_string(),
+        )];
+        test_guests::respond_with_headers(out, 200, "text/plain", &served, b"two");
     }
 }
 
