@@ -1,14 +1,20 @@
 //! A component version: a wasi:http component loaded from a file (compiled,
-//! cached or precompiled, see [`crate::artifact`]), type-checked against the
-//! host's world and pre-instantiated, so a request only has to make a fresh
-//! instance from it.
+//! cached or precompiled, see [`crate::artifact`]), type-checked against one
+//! of the host's two worlds and pre-instantiated, so a request only has to
+//! make a fresh instance from it.
+//!
+//! The worlds: `wasi:http/incoming-handler@0.2` (WASI 0.2) and
+//! `wasi:http/handler@0.3.0` (WASI 0.3, what wasmtime 48 and Spin 4 make by
+//! default). A component exporting both is served as 0.3, as `wasmtime serve`
+//! 48 does (`ServicePre` first, `src/commands/serve.rs`).
 
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime::error::Context as _;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyPre;
+use wasmtime_wasi_http::{p2, p3};
 
 use crate::artifact::{Artifacts, Origin};
 use crate::reuse::{IdleInstances, Reuse};
@@ -18,6 +24,7 @@ use crate::sandbox::Sandbox;
 /// instances when its route reuses them.
 pub(crate) struct ComponentVersion {
     pre: ProxyPre<Sandbox>,
+    engine: Engine,
     digest: String,
     origin: Origin,
     idle: IdleInstances,
@@ -27,6 +34,19 @@ impl ComponentVersion {
     /// The pre-instantiated component.
     pub(crate) fn pre(&self) -> &ProxyPre<Sandbox> {
         &self.pre
+    }
+
+    /// The engine it was compiled for.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The wasi:http world it serves, as the log names it.
+    pub(crate) fn world(&self) -> &'static str {
+        match self.pre {
+            ProxyPre::P2(_) => "wasi:http/incoming-handler@0.2",
+            ProxyPre::P3(_) => "wasi:http/handler@0.3.0",
+        }
     }
 
     /// `sha256:<hex>` of the component, the version that serves a request.
@@ -86,14 +106,18 @@ impl Loader {
                     path.display()
                 )
             })?;
-        let pre = ProxyPre::new(instance_pre).with_context(|| {
-            format!(
-                "{} does not export wasi:http/incoming-handler@0.2",
-                path.display()
-            )
-        })?;
+        let pre = match p3::bindings::ServicePre::new(instance_pre.clone()) {
+            Ok(pre) => ProxyPre::P3(pre),
+            Err(_) => ProxyPre::P2(p2::bindings::ProxyPre::new(instance_pre).with_context(|| {
+                format!(
+                    "{} exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0",
+                    path.display()
+                )
+            })?),
+        };
         Ok(ComponentVersion {
             pre,
+            engine: loaded.component.engine().clone(),
             digest: loaded.digest,
             origin: loaded.origin,
             idle: IdleInstances::new(Reuse::FRESH),
@@ -113,13 +137,15 @@ fn with_pool_limit_named(error: wasmtime::Error, path: &Path) -> wasmtime::Error
     }
 }
 
-/// The interfaces a guest may import: WASI 0.2 (the CLI interfaces that Rust
-/// std uses, with no files, sockets or environment granted at run time, see
-/// [`Sandbox`]) and wasi:http.
+/// The interfaces a guest may import, in WASI 0.2 and 0.3 alike (a 0.3
+/// component built by Rust std also imports 0.2's): the CLI interfaces, with
+/// no files, sockets or environment granted at run time (see [`Sandbox`]),
+/// and wasi:http.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .context("linking wasi:http")?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI 0.2")?;
+    p2::add_only_http_to_linker_async(&mut linker).context("linking wasi:http 0.2")?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).context("linking WASI 0.3")?;
+    p3::add_to_linker(&mut linker).context("linking wasi:http 0.3")?;
     Ok(linker)
 }

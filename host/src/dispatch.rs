@@ -1,7 +1,9 @@
 //! Dispatch: one request, one fresh instance. A new `Store` holds a new
-//! [`Sandbox`]; the instance is made from the pre-instantiated guest and
-//! `wasi:http/incoming-handler.handle` runs in its own task, so the guest can
-//! go on streaming the body after it has handed over the response head.
+//! [`Sandbox`]; the instance is made from the pre-instantiated guest and its
+//! `handle` (`wasi:http/incoming-handler` 0.2 or `wasi:http/handler` 0.3,
+//! [`Call`]) runs in its own task, so the guest can go on streaming the body
+//! after it has handed over the response head. Everything around the call
+//! (deadline, memory cap, faults, cut-off, reuse) is the same in both worlds.
 //!
 //! The task owns everything the instance costs: the store, its pool slot and
 //! the admission permit, dropped in that order when the guest is done or its
@@ -13,6 +15,7 @@
 //! cleanly: the call returned, the response was set and its body reached its
 //! end, the memory cap was never hit and the request body never failed.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,10 +24,14 @@ use bytes::Bytes;
 use http_body::Body;
 use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
+use wasmtime::component::Resource;
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::handler::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
+use wasmtime_wasi_http::p3;
 
 use crate::body::{BodyReport, HostBody, cut_off_visibly};
 use crate::component::ComponentVersion;
@@ -97,7 +104,7 @@ impl Dispatcher {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let (mut store, proxy, served, permit) = match lease {
-            Lease::Fresh(permit) => (self.store(version.pre().engine(), output), None, 0, permit),
+            Lease::Fresh(permit) => (self.store(version.engine(), output), None, 0, permit),
             Lease::Reused(worker) => {
                 worker.store.data().outlet().connect(output);
                 (
@@ -111,26 +118,20 @@ impl Dispatcher {
         let served = served + 1;
         let reusable = version.idle().may_serve_again(served);
         let (sender, receiver) = oneshot::channel();
-        let (body_ended, body_end) = oneshot::channel();
         let head_sent = Arc::new(AtomicBool::new(false));
+        let respond = Respond {
+            sender,
+            head_sent: head_sent.clone(),
+        };
+        let (body_ended, body_end) = oneshot::channel();
+        let mut body_end = BodyEnd::Waiting(body_end);
         let failed_after_head = Arc::new(AtomicBool::new(false));
         let body_cut_off = failed_after_head.clone();
-        let incoming = store
-            .data_mut()
-            .http()
-            .new_incoming_request(scheme, request)
-            .map_err(GuestFailure::Host)?;
-        let outparam = {
-            let head_sent = head_sent.clone();
-            store
-                .data_mut()
-                .http()
-                .new_response_outparam_from_callback(move |response| {
-                    head_sent.store(true, Ordering::Release);
-                    let _ = sender.send(response);
-                })
-                .map_err(GuestFailure::Host)?
-        };
+        let call = match version.pre() {
+            ProxyPre::P2(_) => Call::p2(&mut store, scheme, request, respond),
+            ProxyPre::P3(_) => Ok(Call::p3(&mut store, scheme, request, respond)),
+        }
+        .map_err(GuestFailure::Host)?;
 
         let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
         let task = tokio::spawn(
@@ -141,11 +142,7 @@ impl Dispatcher {
                         Some(proxy) => proxy,
                         None => version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?,
                     };
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut store, incoming, outparam)
-                        .await
-                        .map_err(Stage::Handle)?;
+                    call.run(&mut store, &proxy, &mut body_end).await.map_err(Stage::Handle)?;
                     Ok(proxy)
                 })
                 .await;
@@ -179,10 +176,15 @@ impl Dispatcher {
                     && !store.data().memory_limit_hit()
                     && !request_body.failed()
                     // Not before its response is complete: until then the guest may hold on to it.
-                    && matches!(tokio::time::timeout_at(deadline, body_end).await, Ok(Ok(())))
+                    && tokio::time::timeout_at(deadline, body_end.wait()).await == Ok(true)
                 {
                     store.data().outlet().disconnect();
-                    version.idle().put_back(Worker { store, proxy, served, permit });
+                    version.idle().put_back(Worker {
+                        store,
+                        proxy,
+                        served,
+                        permit,
+                    });
                 } else {
                     if reusable {
                         tracing::debug!("Retired a reusable instance: its request did not end cleanly");
@@ -219,7 +221,7 @@ impl Dispatcher {
     /// version must survive before it serves.
     pub(crate) async fn smoke_test(&self, version: &ComponentVersion) -> wasmtime::Result<()> {
         let output = GuestOutput::new(Span::current(), Secrets::default(), Destination::Console);
-        let mut store = self.store(version.pre().engine(), &output);
+        let mut store = self.store(version.engine(), &output);
         tokio::time::timeout(
             self.request_timeout,
             version.pre().instantiate_async(&mut store),
@@ -244,6 +246,161 @@ impl Dispatcher {
         store.epoch_deadline_async_yield_and_update(1);
         store
     }
+}
+
+/// Where the guest's response head goes, and the flag that says it went.
+struct Respond {
+    sender: oneshot::Sender<Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>>,
+    head_sent: Arc<AtomicBool>,
+}
+
+impl Respond {
+    fn send(self, response: Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>) {
+        self.head_sent.store(true, Ordering::Release);
+        let _ = self.sender.send(response);
+    }
+}
+
+/// Whether the response body reached its end ([`cut_off_visibly`] tells),
+/// waited for once and remembered.
+enum BodyEnd {
+    Waiting(oneshot::Receiver<()>),
+    Known(bool),
+}
+
+impl BodyEnd {
+    async fn wait(&mut self) -> bool {
+        if let BodyEnd::Waiting(receiver) = self {
+            *self = BodyEnd::Known(receiver.await.is_ok());
+        }
+        matches!(self, BodyEnd::Known(true))
+    }
+}
+
+/// The request in its world's terms, ready for the guest's `handle`.
+enum Call {
+    /// 0.2: the incoming request, and the outparam the response comes back through.
+    P2 {
+        incoming: Resource<HostIncomingRequest>,
+        outparam: Resource<HostResponseOutparam>,
+    },
+    /// 0.3: the request, the future that reports how its body was read (the
+    /// response needs it), and where the response goes.
+    P3 {
+        request: p3::Request,
+        request_io: Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>,
+        respond: Respond,
+    },
+}
+
+impl Call {
+    fn p2<B>(
+        store: &mut Store<Sandbox>,
+        scheme: Scheme,
+        request: hyper::Request<B>,
+        respond: Respond,
+    ) -> wasmtime::Result<Self>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut http = store.data_mut().http();
+        let incoming = http.new_incoming_request(scheme, request)?;
+        let outparam = http.new_response_outparam_from_callback(move |response| {
+            respond.send(response.map_err(Into::into));
+        })?;
+        Ok(Call::P2 { incoming, outparam })
+    }
+
+    fn p3<B>(
+        store: &mut Store<Sandbox>,
+        scheme: Scheme,
+        request: hyper::Request<B>,
+        respond: Respond,
+    ) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        // 0.3 takes scheme and authority from the URI; 0.2 is given the
+        // scheme and reads the authority from `Host`: the guest sees the same.
+        let request = with_absolute_uri(request, scheme);
+        let (request, request_io) = p3::Request::from_http(store.data_mut().http().hooks, request);
+        Call::P3 {
+            request,
+            request_io: Box::pin(request_io),
+            respond,
+        }
+    }
+
+    /// Calls the guest's `handle` and returns once the guest is done with
+    /// the request: for 0.2 when `handle` returns; for 0.3, whose guest
+    /// writes its body after `handle` has returned the response, once the
+    /// body has ended (or failed).
+    async fn run(
+        self,
+        store: &mut Store<Sandbox>,
+        proxy: &Proxy,
+        body_end: &mut BodyEnd,
+    ) -> wasmtime::Result<()> {
+        match (self, proxy) {
+            (Call::P2 { incoming, outparam }, Proxy::P2(proxy)) => {
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(store, incoming, outparam)
+                    .await
+            }
+            (
+                Call::P3 {
+                    request,
+                    request_io,
+                    respond,
+                },
+                Proxy::P3(service),
+            ) => {
+                store
+                    .run_concurrent(async |accessor| -> wasmtime::Result<()> {
+                        match service.handle(accessor, request).await? {
+                            Ok(response) => {
+                                let response = accessor
+                                    .with(|mut store| response.into_http(&mut store, request_io))?;
+                                respond.send(Ok(response));
+                                body_end.wait().await;
+                            }
+                            Err(code) => respond.send(Err(code.into())),
+                        }
+                        Ok(())
+                    })
+                    .await?
+            }
+            _ => Err(wasmtime::format_err!(
+                "the instance does not serve the world its request was made for"
+            )),
+        }
+    }
+}
+
+/// `request` with `scheme://host` in its URI, the host from its `Host` header.
+fn with_absolute_uri<B>(request: hyper::Request<B>, scheme: Scheme) -> hyper::Request<B> {
+    let (mut head, body) = request.into_parts();
+    let authority = head
+        .headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| host.parse::<http::uri::Authority>().ok());
+    if let Some(authority) = authority {
+        let mut parts = std::mem::take(&mut head.uri).into_parts();
+        parts.scheme = Some(match scheme {
+            Scheme::Https => http::uri::Scheme::HTTPS,
+            _ => http::uri::Scheme::HTTP,
+        });
+        parts.authority = Some(authority);
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        head.uri = http::Uri::from_parts(parts).unwrap_or_default();
+    }
+    hyper::Request::from_parts(head, body)
 }
 
 fn instantiation_failure(error: wasmtime::Error) -> GuestFailure {

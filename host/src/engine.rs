@@ -98,6 +98,8 @@ pub(crate) const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // WASI 0.3 components: the async ABI, streams and futures.
+    config.wasm_component_model_async(true);
     config.epoch_interruption(true);
     if pooling {
         // Instances come from pre-reserved slots: no mmap per request and

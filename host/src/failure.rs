@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
 use crate::limits::{MAX_HEADER_FIELDS, MAX_URI_BYTES};
 
@@ -178,7 +177,7 @@ pub(crate) enum GuestFailure {
     NoResponse,
     /// The guest set an error code instead of a response.
     #[error("the component answered with the error code {0:?}")]
-    ErrorCode(ErrorCode),
+    ErrorCode(wasmtime_wasi_http::Error),
     /// The host could not hand the request to the guest.
     #[error("the request could not be passed to the component: {0:#}")]
     Host(wasmtime::Error),

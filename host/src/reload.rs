@@ -80,6 +80,7 @@ async fn reload_on_request(
                     component = %route.path().display(),
                     from = from.as_str(),
                     to = current.digest(),
+                    world = current.world(),
                     origin = %current.origin(),
                     load_ms = started.elapsed().as_secs_f64() * 1e3,
                     "Serving a new component version"

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
-use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::handler::Proxy;
 
 use crate::registry::Registry;
 use crate::sandbox::Sandbox;

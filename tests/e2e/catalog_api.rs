@@ -1,13 +1,40 @@
-//! The catalog API through the host: statuses, bodies, headers, conditional GET.
+//! The catalog API through the host: statuses, bodies, headers, conditional
+//! GET. Every check runs against both builds of the catalog, the same
+//! business logic behind the WASI 0.2 glue (`guest/`) and the 0.3 one
+//! (`guest/p3/`).
 
 use test_harness::functions_host::Forward;
-use test_harness::guests;
 
 use crate::HANDLER;
 
-#[tokio::test]
-async fn item_42_carries_the_apim_context() {
-    let handler = HANDLER.start(guests::CATALOG).await;
+/// One test per check and per build: `p2::<check>` and `p3::<check>`.
+macro_rules! in_both_worlds {
+    ($($check:ident),* $(,)?) => {
+        mod p2 {
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(test_harness::guests::CATALOG).await;
+            })*
+        }
+        mod p3 {
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(test_harness::guests::CATALOG_P3).await;
+            })*
+        }
+    };
+}
+
+in_both_worlds!(
+    item_42_carries_the_apim_context,
+    the_whole_catalog_is_served_from_real_data,
+    etag_round_trip_gives_304,
+    errors_are_problems_with_the_correlation_id,
+    health_and_openapi_are_served,
+);
+
+async fn item_42_carries_the_apim_context(component: &str) {
+    let handler = HANDLER.start(component).await;
     let response = Forward::get("/api/catalog/42")
         .header("x-correlation-id", "6d9f")
         .header("x-apim-cache", "hit")
@@ -40,9 +67,8 @@ async fn item_42_carries_the_apim_context() {
     assert_eq!(routed.json()["cache_status"], "bypass");
 }
 
-#[tokio::test]
-async fn the_whole_catalog_is_served_from_real_data() {
-    let handler = HANDLER.start(guests::CATALOG).await;
+async fn the_whole_catalog_is_served_from_real_data(component: &str) {
+    let handler = HANDLER.start(component).await;
     let mut found = 0;
     for id in 1..=60 {
         let response = Forward::get(&format!("/api/catalog/{id}"))
@@ -62,9 +88,8 @@ async fn the_whole_catalog_is_served_from_real_data() {
     assert!(found >= 50, "{found} items found");
 }
 
-#[tokio::test]
-async fn etag_round_trip_gives_304() {
-    let handler = HANDLER.start(guests::CATALOG).await;
+async fn etag_round_trip_gives_304(component: &str) {
+    let handler = HANDLER.start(component).await;
     let first = Forward::get("/api/catalog/7").send(handler.port()).await;
     let etag = first.header("etag").expect("an ETag").to_owned();
 
@@ -100,9 +125,8 @@ async fn etag_round_trip_gives_304() {
     assert_eq!(other_item.status, 200, "another item's ETag does not match");
 }
 
-#[tokio::test]
-async fn errors_are_problems_with_the_correlation_id() {
-    let handler = HANDLER.start(guests::CATALOG).await;
+async fn errors_are_problems_with_the_correlation_id(component: &str) {
+    let handler = HANDLER.start(component).await;
     for (path, status) in [
         ("/api/catalog/not-a-number", 400),
         ("/api/catalog/0042", 400),
@@ -127,9 +151,8 @@ async fn errors_are_problems_with_the_correlation_id() {
     }
 }
 
-#[tokio::test]
-async fn health_and_openapi_are_served() {
-    let handler = HANDLER.start(guests::CATALOG).await;
+async fn health_and_openapi_are_served(component: &str) {
+    let handler = HANDLER.start(component).await;
     let health = Forward::get("/api/catalog/health")
         .send(handler.port())
         .await;

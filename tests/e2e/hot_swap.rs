@@ -227,7 +227,7 @@ async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
         (garbage.as_path(), "is not a valid WebAssembly component", 1),
         (
             Path::new(guests::NOT_A_HANDLER),
-            "does not export wasi:http/incoming-handler",
+            "exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0",
             2,
         ),
     ] {

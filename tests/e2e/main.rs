@@ -18,3 +18,4 @@ mod logging;
 mod openapi;
 mod payload_mode;
 mod reuse;
+mod wasi_p3;

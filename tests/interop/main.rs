@@ -1,6 +1,7 @@
-//! Interop: the catalog is a plain wasi:http 0.2 component, whatever builds or
+//! Interop: the catalog is a plain wasi:http component, whatever builds or
 //! runs it. It builds with `cargo component build` as well as with cargo, and
-//! runs unmodified under `wasmtime serve -Scli`, the reference host.
+//! runs unmodified under `wasmtime serve -Scli`, the reference host, in both
+//! its builds: WASI 0.2 and 0.3.
 //!
 //! A component from another language's toolchain serves too: a Python
 //! handler built with componentize-py.
@@ -107,19 +108,22 @@ async fn cargo_component_build_gives_a_component_the_host_serves() {
     assert_catalog_contract(handler.port()).await;
 }
 
+/// Both builds: the 0.2 catalog and the 0.3 one (`guest/p3`).
 #[tokio::test]
 async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
-    let port = free_port();
-    let mut command = Command::new(current_binary("wasmtime"));
-    command.args([
-        "serve",
-        "-Scli",
-        "--addr",
-        &format!("127.0.0.1:{port}"),
-        guests::CATALOG,
-    ]);
-    let server = HandlerProcess::launch(command, port).await;
-    assert_catalog_contract(server.port()).await;
+    for catalog in [guests::CATALOG, guests::CATALOG_P3] {
+        let port = free_port();
+        let mut command = Command::new(current_binary("wasmtime"));
+        command.args([
+            "serve",
+            "-Scli",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            catalog,
+        ]);
+        let server = HandlerProcess::launch(command, port).await;
+        assert_catalog_contract(server.port()).await;
+    }
 }
 
 /// componentize-py links CPython's modules into one component of 14 core
@@ -158,4 +162,28 @@ async fn a_python_component_built_with_componentize_py_serves() {
         String::from_utf8_lossy(&response.body),
         "hello from python at /api/python/hello"
     );
+}
+
+/// The WASI 0.3 test guest (wit-bindgen 0.61's async exports) is a standard
+/// `wasi:http/handler@0.3.0` component: `wasmtime serve` 48 serves it as
+/// wasm-handler does, the body it writes after `handle` returns included.
+#[tokio::test]
+async fn the_p3_guest_runs_unmodified_under_wasmtime_serve() {
+    let port = free_port();
+    let mut command = Command::new(current_binary("wasmtime"));
+    command.args([
+        "serve",
+        "-Scli",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        guests::MISBEHAVE_P3,
+    ]);
+    let server = HandlerProcess::launch(command, port).await;
+    let handler = HANDLER.start(guests::MISBEHAVE_P3).await;
+    for port in [server.port(), handler.port()] {
+        let ok = Forward::get("/api/p3/ok").send(port).await;
+        assert_eq!((ok.status, ok.body.as_ref()), (200, b"ok".as_ref()));
+        let streamed = Forward::get("/api/p3/stream?kib=256").send(port).await;
+        assert_eq!((streamed.status, streamed.body.len()), (200, 256 << 10));
+    }
 }

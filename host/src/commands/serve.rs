@@ -24,7 +24,7 @@ use crate::{reload, server};
 /// Functions app settings can set it without touching host.json.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeCommand {
-    /// The wasi:http 0.2 component to serve at every path (`.wasm`, or a
+    /// The wasi:http component (0.2 or 0.3) to serve at every path (`.wasm`, or a
     /// `.cwasm` from `wasm-handler compile`); the same as `--route /=PATH`.
     #[arg(
         long,
@@ -242,6 +242,7 @@ impl ServeCommand {
             tracing::info!(
                 prefix = route.prefix(),
                 component = %route.path().display(),
+                world = guest.world(),
                 digest = guest.digest(),
                 origin = %guest.origin(),
                 instances = %route.reuse(),
