@@ -82,7 +82,20 @@ impl Handler {
     /// A permit for one more instance, or [`Rejection::Overloaded`]. When
     /// idle instances hold every permit, one of them is dropped to free its
     /// permit: a request that needs a new instance beats one kept in case.
-    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Rejection> {
+    /// When busy ones hold them all, it waits up to [`limits::ADMISSION_WAIT`]
+    /// for one to go.
+    pub(crate) async fn admit(&self) -> Result<OwnedSemaphorePermit, Rejection> {
+        match self.admit_now() {
+            Ok(permit) => Ok(permit),
+            Err(rejection) => {
+                tokio::time::timeout(limits::ADMISSION_WAIT, self.admission.acquire())
+                    .await
+                    .map_err(|_elapsed| rejection)
+            }
+        }
+    }
+
+    fn admit_now(&self) -> Result<OwnedSemaphorePermit, Rejection> {
         self.admission.try_admit().or_else(|rejection| {
             if self.registry.evict_one_idle() {
                 self.admission.try_admit()
@@ -94,14 +107,31 @@ impl Handler {
 
     /// The instance a request on `version` runs in: an idle one when its
     /// route reuses them (a permit already held is then returned), else a
-    /// new one under a permit.
-    fn lease(&self, version: &ComponentVersion, admit: Admit) -> Result<Lease, Rejection> {
-        if let Some(worker) = version.idle().take() {
-            return Ok(Lease::Reused(worker));
-        }
-        match admit {
-            Admit::Held(permit) => Ok(Lease::Fresh(permit)),
-            Admit::Gate => self.admit().map(Lease::Fresh),
+    /// new one under a permit. When every permit is held it waits up to
+    /// [`limits::ADMISSION_WAIT`] for either: an instance of this version
+    /// back from its last request, or a permit.
+    async fn lease(&self, version: &ComponentVersion, admit: Admit) -> Result<Lease, Rejection> {
+        let mut held = match admit {
+            Admit::Held(permit) => Some(permit),
+            Admit::Gate => None,
+        };
+        let deadline = tokio::time::Instant::now() + limits::ADMISSION_WAIT;
+        loop {
+            if let Some(worker) = version.idle().take() {
+                return Ok(Lease::Reused(worker));
+            }
+            if let Some(permit) = held.take() {
+                return Ok(Lease::Fresh(permit));
+            }
+            let rejection = match self.admit_now() {
+                Ok(permit) => return Ok(Lease::Fresh(permit)),
+                Err(rejection) => rejection,
+            };
+            tokio::select! {
+                permit = self.admission.acquire() => return Ok(Lease::Fresh(permit)),
+                () = version.idle().returned() => {}
+                () = tokio::time::sleep_until(deadline) => return Err(rejection),
+            }
         }
     }
 
@@ -169,7 +199,7 @@ impl Handler {
         let Some(version) = version else {
             return refused(Rejection::NoRoute);
         };
-        let lease = match self.lease(&version, admit) {
+        let lease = match self.lease(&version, admit).await {
             Ok(lease) => lease,
             Err(rejection) => return refused(rejection),
         };

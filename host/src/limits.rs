@@ -73,6 +73,15 @@ pub(crate) fn check_head(head: &request::Parts, limits: &Limits) -> Result<(), R
     Ok(())
 }
 
+/// How long a request waits for an instance when every permit is held
+/// before it gets `503`. A permit is held until the instance is gone, which
+/// can be a moment after its client has read the whole response (a 0.3
+/// guest's store lives until its body has ended; a reused instance goes
+/// back to its route then), and that client's next request may already be
+/// here: without the wait, a closed-loop load of exactly `--max-instances`
+/// clients got `503`s. Far too short to queue behind real overload.
+pub(crate) const ADMISSION_WAIT: Duration = Duration::from_millis(20);
+
 /// The gate in front of instance creation. It has as many permits as the
 /// pooling allocator has slots for requests, and a permit is held until the
 /// request's instance is dropped, so the pool never runs dry: past the bound
@@ -90,6 +99,15 @@ impl Admission {
             permits: Arc::new(Semaphore::new(max_instances as usize)),
             max_instances,
         }
+    }
+
+    /// A permit for one instance, once one is free.
+    pub(crate) async fn acquire(&self) -> OwnedSemaphorePermit {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// A permit for one instance, or [`Rejection::Overloaded`].

@@ -88,6 +88,8 @@ pub(crate) struct Worker {
 pub(crate) struct IdleInstances<W = Worker> {
     reuse: Reuse,
     state: Mutex<State<W>>,
+    /// Told each time an instance comes back.
+    returned: tokio::sync::Notify,
 }
 
 struct State<W> {
@@ -105,6 +107,7 @@ impl<W> IdleInstances<W> {
                 idle: Vec::new(),
                 retired: false,
             }),
+            returned: tokio::sync::Notify::new(),
         }
     }
 
@@ -140,6 +143,14 @@ impl<W> IdleInstances<W> {
             return;
         }
         state.idle.push((worker, Instant::now()));
+        drop(state);
+        self.returned.notify_one();
+    }
+
+    /// Resolves when an instance has come back (perhaps before this call:
+    /// one notice is kept), for a request waiting for one.
+    pub(crate) async fn returned(&self) {
+        self.returned.notified().await;
     }
 
     /// Drops the instances idle past the timeout.

@@ -117,7 +117,7 @@ pub(crate) async fn invoke(
         });
     }
     // The permit before the bytes: at most --max-instances envelopes are read at once.
-    let permit = match handler.admit() {
+    let permit = match handler.admit().await {
         Ok(permit) => permit,
         Err(rejection) => return refuse(&rejection),
     };
