@@ -54,6 +54,10 @@ struct Options {
     /// Tasks sending the random mix, one request in flight each
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
+    /// The host's --max-instance-reuse-count for both routes: above 1, the
+    /// same load runs on reused instances, which every fault must retire
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    max_instance_reuse_count: u32,
 }
 
 /// The host's limits for the run. The deadline is short so that looping
@@ -117,6 +121,8 @@ async fn main() -> ExitCode {
     let max_instances = (options.workers + 1) * 2;
     let folder = app_folder();
     let host_args = [
+        "--max-instance-reuse-count".to_owned(),
+        options.max_instance_reuse_count.to_string(),
         "--route".to_owned(),
         "/api=catalog.wasm".to_owned(),
         "--route".to_owned(),
