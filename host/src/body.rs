@@ -200,21 +200,22 @@ where
 /// and then closes the connection, instead of dropping those bytes and
 /// leaving the client an empty reply.
 ///
-/// `ended` is told when the body is complete: read to its end, or to the
-/// `content_length` its head declared (hyper stops there, dropping the body
-/// unpolled). It is dropped untold if the body fails or is dropped short.
+/// `ended`, if given, is told when the body is complete: read to its end,
+/// or to the `content_length` its head declared (hyper stops there, dropping
+/// the body unpolled). It is dropped untold if the body fails or is dropped
+/// short.
 pub(crate) fn cut_off_visibly(
     body: HostBody,
     content_length: Option<u64>,
     guest_failed: Arc<AtomicBool>,
-    ended: oneshot::Sender<()>,
+    ended: Option<oneshot::Sender<()>>,
 ) -> HostBody {
     CutOffVisibly {
         inner: body,
         unsent: content_length,
         guest_failed,
         failure: None,
-        ended: Some(ended),
+        ended,
     }
     .boxed_unsync()
 }

@@ -123,8 +123,14 @@ impl Dispatcher {
             sender,
             head_sent: head_sent.clone(),
         };
-        let (body_ended, body_end) = oneshot::channel();
-        let mut body_end = BodyEnd::Waiting(body_end);
+        // Only a reusable instance and a 0.3 call (whose store drives its
+        // body) wait for the body's end: a fresh 0.2 request tracks nothing.
+        let (body_ended, mut body_end) = if reusable || matches!(version.pre(), ProxyPre::P3(_)) {
+            let (sender, receiver) = oneshot::channel();
+            (Some(sender), BodyEnd::Waiting(receiver))
+        } else {
+            (None, BodyEnd::Known(false))
+        };
         let failed_after_head = Arc::new(AtomicBool::new(false));
         let body_cut_off = failed_after_head.clone();
         let call = match version.pre() {
@@ -199,10 +205,12 @@ impl Dispatcher {
 
         match receiver.await {
             Ok(Ok(response)) => {
-                let content_length = response
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|value| value.to_str().ok()?.parse().ok());
+                let content_length = body_ended.as_ref().and_then(|_| {
+                    response
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|value| value.to_str().ok()?.parse().ok())
+                });
                 let response = response
                     .map(|body| cut_off_visibly(body, content_length, body_cut_off, body_ended));
                 Ok((response, Finished(task)))

@@ -19,9 +19,8 @@ async fn get(handler: &HandlerProcess, route: &str) -> test_harness::http::Respo
         .await
 }
 
-#[tokio::test]
-async fn a_p3_component_serves_and_the_log_names_its_world() {
-    let handler = HANDLER.builder(guests::MISBEHAVE_P3).start().await;
+/// The host's start-up line names the 0.3 world.
+async fn assert_served_as_p3(handler: &HandlerProcess) {
     let serving = handler
         .wait_for_stdout(|line| line.contains("Serving component"))
         .await;
@@ -29,6 +28,12 @@ async fn a_p3_component_serves_and_the_log_names_its_world() {
         serving.contains("world=wasi:http/handler@0.3.0"),
         "{serving}"
     );
+}
+
+#[tokio::test]
+async fn a_p3_component_serves_and_the_log_names_its_world() {
+    let handler = HANDLER.builder(guests::MISBEHAVE_P3).start().await;
+    assert_served_as_p3(&handler).await;
 
     let ok = get(&handler, "ok").await;
     assert_eq!((ok.status, ok.body.as_ref()), (200, b"ok".as_ref()));
@@ -75,13 +80,7 @@ async fn a_precompiled_p3_component_serves() {
         .expect("running wasm-handler compile");
     assert!(status.success(), "wasm-handler compile failed");
     let handler = HANDLER.start(&precompiled).await;
-    let serving = handler
-        .wait_for_stdout(|line| line.contains("Serving component"))
-        .await;
-    assert!(
-        serving.contains("world=wasi:http/handler@0.3.0"),
-        "{serving}"
-    );
+    assert_served_as_p3(&handler).await;
     let ok = get(&handler, "ok").await;
     assert_eq!((ok.status, ok.body.as_ref()), (200, b"ok".as_ref()));
 }

@@ -40,6 +40,20 @@ fn workspace() -> &'static Path {
         .expect("tests/ is in the workspace")
 }
 
+/// `wasmtime serve -Scli` serving `component` on a free port.
+async fn wasmtime_serve(component: &str) -> HandlerProcess {
+    let port = free_port();
+    let mut command = Command::new(current_binary("wasmtime"));
+    command.args([
+        "serve",
+        "-Scli",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        component,
+    ]);
+    HandlerProcess::launch(command, port).await
+}
+
 /// The catalog's contract, whichever host serves it: item, conditional GET,
 /// errors as problems, health.
 async fn assert_catalog_contract(port: u16) {
@@ -112,16 +126,7 @@ async fn cargo_component_build_gives_a_component_the_host_serves() {
 #[tokio::test]
 async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
     for catalog in [guests::CATALOG, guests::CATALOG_P3] {
-        let port = free_port();
-        let mut command = Command::new(current_binary("wasmtime"));
-        command.args([
-            "serve",
-            "-Scli",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            catalog,
-        ]);
-        let server = HandlerProcess::launch(command, port).await;
+        let server = wasmtime_serve(catalog).await;
         assert_catalog_contract(server.port()).await;
     }
 }
@@ -169,16 +174,7 @@ async fn a_python_component_built_with_componentize_py_serves() {
 /// wasm-handler does, the body it writes after `handle` returns included.
 #[tokio::test]
 async fn the_p3_guest_runs_unmodified_under_wasmtime_serve() {
-    let port = free_port();
-    let mut command = Command::new(current_binary("wasmtime"));
-    command.args([
-        "serve",
-        "-Scli",
-        "--addr",
-        &format!("127.0.0.1:{port}"),
-        guests::MISBEHAVE_P3,
-    ]);
-    let server = HandlerProcess::launch(command, port).await;
+    let server = wasmtime_serve(guests::MISBEHAVE_P3).await;
     let handler = HANDLER.start(guests::MISBEHAVE_P3).await;
     for port in [server.port(), handler.port()] {
         let ok = Forward::get("/api/p3/ok").send(port).await;
