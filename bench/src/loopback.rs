@@ -98,6 +98,39 @@ pub fn get(target: &Target) -> io::Result<Answer> {
     Ok(answer)
 }
 
+/// Serves one connection as a collector that takes everything: reads each
+/// request (head, then a `Content-Length` body) and answers `200` with an
+/// empty body (an empty OTLP export response), until the client closes.
+pub fn answer_each_request(mut stream: TcpStream) {
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(end) = find(&buffer, b"\r\n\r\n") {
+                break end + 4;
+            }
+            match read_more(&mut stream, &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let body = header(&head, "content-length").and_then(|length| length.parse::<usize>().ok());
+        let request_end = head_end + body.unwrap_or(0);
+        while buffer.len() < request_end {
+            match read_more(&mut stream, &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        buffer.drain(..request_end);
+        let answer =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if stream.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
 fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<usize> {
     let mut chunk = [0; 4096];
     let read = stream.read(&mut chunk)?;

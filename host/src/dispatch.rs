@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Body;
+use opentelemetry::KeyValue;
 use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use wasmtime::component::Resource;
@@ -40,6 +41,7 @@ use crate::failure::GuestFailure;
 use crate::guest_output::{Destination, GuestOutput};
 use crate::reuse::{Lease, Worker};
 use crate::sandbox::{Grants, Sandbox};
+use crate::telemetry::{RequestTrace, span_names};
 
 /// Makes and runs instances under the host's grants and limits.
 pub(crate) struct Dispatcher {
@@ -84,7 +86,7 @@ impl Dispatcher {
     /// resolves when the guest is done (the body may still be streaming when
     /// the response is returned). The lease's permit is released when the
     /// instance is gone; guest output goes to `output`; the guest's work is
-    /// traced in `span`; `request_body` tells whether the body failed.
+    /// traced in `trace`; `request_body` tells whether the body failed.
     #[expect(
         clippy::too_many_arguments,
         reason = "one request's parts, each used once"
@@ -95,7 +97,7 @@ impl Dispatcher {
         request: hyper::Request<B>,
         scheme: Scheme,
         output: &GuestOutput,
-        span: Span,
+        trace: RequestTrace,
         lease: Lease,
         request_body: BodyReport,
     ) -> Result<(hyper::Response<HostBody>, Finished), GuestFailure>
@@ -103,6 +105,7 @@ impl Dispatcher {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let reused = matches!(lease, Lease::Reused(_));
         let (mut store, proxy, served, permit) = match lease {
             Lease::Fresh(permit) => (self.store(version.engine(), output), None, 0, permit),
             Lease::Reused(worker) => {
@@ -140,14 +143,22 @@ impl Dispatcher {
         .map_err(GuestFailure::Host)?;
 
         let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
+        let log_span = trace.span().clone();
         let task = tokio::spawn(
             async move {
                 let deadline = tokio::time::Instant::now() + timeout;
+                let mut handling = None;
                 let outcome = tokio::time::timeout_at(deadline, async {
                     let proxy = match proxy {
                         Some(proxy) => proxy,
-                        None => version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?,
+                        None => {
+                            let _instantiating = trace.child(span_names::INSTANTIATE);
+                            version.pre().instantiate_async(&mut store).await.map_err(Stage::Instantiate)?
+                        }
                     };
+                    let span = handling.insert(trace.child(span_names::HANDLE));
+                    span.set(KeyValue::new("wasm_handler.instance.reused", reused));
+                    span.set(KeyValue::new("wasm_handler.instance.requests", i64::from(served)));
                     call.run(&mut store, &proxy, &mut body_end).await.map_err(Stage::Handle)?;
                     Ok(proxy)
                 })
@@ -160,6 +171,10 @@ impl Dispatcher {
                         Err(trap_failure(trap, store.data().memory_limit_hit(), max_memory_bytes))
                     }
                 };
+                if let (Err(failure), Some(span)) = (&result, &mut handling) {
+                    span.fail(failure);
+                }
+                drop(handling);
                 let cut_off = result.is_err() && head_sent.load(Ordering::Acquire);
                 // Before the store goes: dropping it is what ends the body.
                 failed_after_head.store(cut_off, Ordering::Release);
@@ -173,6 +188,7 @@ impl Dispatcher {
                             return Err(failure);
                         }
                         // The head is gone: all that is left is to cut the body off and say why.
+                        trace.record_problem(&failure);
                         tracing::error!(error = %failure, "The component failed after it sent the response head; the body was cut off");
                         return Ok(());
                     }
@@ -200,7 +216,7 @@ impl Dispatcher {
                 }
                 Ok(())
             }
-            .instrument(span),
+            .instrument(log_span),
         );
 
         match receiver.await {
@@ -228,7 +244,11 @@ impl Dispatcher {
     /// Makes one instance of `version` and drops it: what a new component
     /// version must survive before it serves.
     pub(crate) async fn smoke_test(&self, version: &ComponentVersion) -> wasmtime::Result<()> {
-        let output = GuestOutput::new(Span::current(), Secrets::default(), Destination::Console);
+        let output = GuestOutput::new(
+            RequestTrace::untraced(Span::current()),
+            Secrets::default(),
+            Destination::Console,
+        );
         let mut store = self.store(version.engine(), &output);
         tokio::time::timeout(
             self.request_timeout,

@@ -25,6 +25,9 @@ pub(crate) trait Problem: std::fmt::Display {
     /// Whether the guest is at fault (logged as an error) rather than the
     /// request or the load (logged as a warning).
     fn is_guest_fault(&self) -> bool;
+    /// A short, stable name of the kind of problem: a trace's
+    /// `exception.type` and the metrics' `error.type`.
+    fn kind(&self) -> &'static str;
 }
 
 /// Why the host refused a request before, or instead of, running its guest.
@@ -141,6 +144,22 @@ impl Problem for Rejection {
         matches!(self, Rejection::Overloaded { .. }).then_some(RETRY_AFTER_SECONDS)
     }
 
+    fn kind(&self) -> &'static str {
+        match self {
+            Rejection::UriTooLong => "uri_too_long",
+            Rejection::HeadersTooLarge { .. } => "headers_too_large",
+            Rejection::BodyTooLarge { .. } => "body_too_large",
+            Rejection::BodyTooSlow { .. } => "body_too_slow",
+            Rejection::BodyBroken => "body_broken",
+            Rejection::Overloaded { .. } => "overloaded",
+            Rejection::Unparsable => "unparsable",
+            Rejection::HeadOverParserLimits { .. } => "head_over_parser_limits",
+            Rejection::FragmentInTarget => "fragment_in_target",
+            Rejection::HostHeader => "host_header",
+            Rejection::NoRoute => "no_route",
+        }
+    }
+
     fn is_guest_fault(&self) -> bool {
         false
     }
@@ -227,6 +246,21 @@ impl Problem for GuestFailure {
 
     fn retry_after(&self) -> Option<u32> {
         matches!(self, GuestFailure::PoolExhausted).then_some(RETRY_AFTER_SECONDS)
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            GuestFailure::PoolExhausted => "pool_exhausted",
+            GuestFailure::Instantiation(_) => "instantiation",
+            GuestFailure::Deadline(_) => "deadline",
+            GuestFailure::MemoryLimit { .. } => "memory_limit",
+            GuestFailure::StackOverflow(_) => "stack_overflow",
+            GuestFailure::Trap(_) => "trap",
+            GuestFailure::NoResponse => "no_response",
+            GuestFailure::ErrorCode(_) => "error_code",
+            GuestFailure::Host(_) => "host",
+            GuestFailure::Task(_) => "task",
+        }
     }
 
     fn is_guest_fault(&self) -> bool {

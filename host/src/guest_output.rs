@@ -18,6 +18,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use crate::console::Stdio;
 use crate::context::Secrets;
 use crate::logging;
+use crate::telemetry::RequestTrace;
 
 /// The field through which a structured guest line's own fields reach the
 /// log formatter, as one JSON object (see [`crate::logging`]).
@@ -56,7 +57,7 @@ pub(crate) enum Destination {
 pub(crate) struct GuestOutput(Arc<Mutex<Lines>>);
 
 struct Lines {
-    span: Span,
+    trace: RequestTrace,
     secrets: Secrets,
     destination: Destination,
     partial: [HeldLine; 2],
@@ -67,10 +68,11 @@ struct Lines {
 }
 
 impl GuestOutput {
-    /// Output whose lines go to `destination`, in `span`, with `secrets` redacted.
-    pub(crate) fn new(span: Span, secrets: Secrets, destination: Destination) -> Self {
+    /// Output whose lines go to `destination`, in the request's log span,
+    /// with `secrets` redacted.
+    pub(crate) fn new(trace: RequestTrace, secrets: Secrets, destination: Destination) -> Self {
         Self(Arc::new(Mutex::new(Lines {
-            span,
+            trace,
             secrets,
             destination,
             partial: [HeldLine::default(), HeldLine::default()],
@@ -134,6 +136,14 @@ impl Outlet {
             outlet: self.clone(),
             stream,
         }
+    }
+
+    /// The trace of the request served now, if one is.
+    pub(crate) fn trace(&self) -> Option<RequestTrace> {
+        self.0
+            .load()
+            .as_deref()
+            .map(|lines| lock(lines).trace.clone())
     }
 
     fn write(&self, stream: Stdio, bytes: &[u8]) {
@@ -224,12 +234,16 @@ impl Lines {
         }
         record.cut_message(missing);
         match &self.destination {
-            Destination::Console => record.emit(&self.span),
+            Destination::Console => record.emit(self.trace.span()),
             Destination::Envelope { correlation_id } => {
+                let ids = self.trace.ids().into_iter().flatten();
+                let ids: Vec<(&str, Value)> =
+                    ids.map(|(name, id)| (name, Value::String(id))).collect();
                 let fields = record
                     .members
                     .iter()
-                    .map(|(name, value)| (name.as_str(), value));
+                    .map(|(name, value)| (name.as_str(), value))
+                    .chain(ids.iter().map(|(name, value)| (*name, value)));
                 self.kept.push(logging::render_text(
                     record.level,
                     &record.message,
@@ -253,7 +267,7 @@ impl Drop for Lines {
         self.flush_partial_lines();
         if self.dropped_lines > 0 {
             tracing::warn!(
-                parent: &self.span,
+                parent: self.trace.span(),
                 dropped_lines = self.dropped_lines,
                 "Guest output exceeded {MAX_LOGGED_PER_REQUEST} bytes for one request; later lines were not logged"
             );
@@ -441,7 +455,7 @@ mod tests {
     fn logged(writes: &[(Stdio, Vec<u8>)]) -> Vec<String> {
         capture(LogFormat::Text, || {
             let output = GuestOutput::new(
-                tracing::info_span!("request", correlation_id = "c"),
+                RequestTrace::untraced(tracing::info_span!("request", correlation_id = "c")),
                 Secrets::default(),
                 Destination::Console,
             );
@@ -507,7 +521,7 @@ mod tests {
         let log = |line: Vec<u8>| {
             capture(LogFormat::Text, || {
                 let output = GuestOutput::new(
-                    tracing::info_span!("request", correlation_id = "c"),
+                    RequestTrace::untraced(tracing::info_span!("request", correlation_id = "c")),
                     secrets.clone(),
                     Destination::Console,
                 );
@@ -546,7 +560,7 @@ mod tests {
         line.push(b'\n');
         let lines = capture(LogFormat::Text, || {
             let output = GuestOutput::new(
-                tracing::info_span!("request", correlation_id = "c"),
+                RequestTrace::untraced(tracing::info_span!("request", correlation_id = "c")),
                 long_secrets.clone(),
                 Destination::Console,
             );

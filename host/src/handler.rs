@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{Response, request};
 use http_body::Body;
 use hyper::body::Incoming;
+use opentelemetry::KeyValue;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -18,13 +19,14 @@ use crate::component::ComponentVersion;
 use crate::context::RequestContext;
 use crate::dispatch::{Dispatcher, Finished};
 use crate::egress;
-use crate::failure::Rejection;
+use crate::failure::{Problem as _, Rejection};
 use crate::guest_output::{Destination, GuestOutput};
 use crate::ingress::{self, Ingress};
 use crate::limits::{self, Admission, Limits};
 use crate::payload::{self, PayloadFunctions};
 use crate::registry::Registry;
 use crate::reuse::Lease;
+use crate::telemetry::{RequestTrace, span_names};
 use crate::wire;
 
 /// Serves requests with the registry's components, under the host's limits.
@@ -174,24 +176,29 @@ impl Handler {
         let route = self.registry.route(&path);
         // The version a request starts with serves it to the end, whatever reloads meanwhile.
         let version = route.map(|route| route.current());
-        let span = tracing::info_span!(
-            "request",
-            correlation_id = %context.correlation_id,
-            invocation_id = context.invocation_id.as_deref(),
-            route = route.map(|route| route.prefix()),
-            component_digest = version.as_ref().map(|version| version.digest()),
+        let trace = RequestTrace::start(
+            &head,
+            &context,
+            route.map(|route| route.prefix()),
+            version.as_ref().map(|version| version.digest()),
         );
         tracing::debug!(
-            parent: &span,
+            parent: trace.span(),
             method = %head.method,
             path = path.as_str(),
             correlation_source = ?context.correlation_source,
             "Request received"
         );
-        let refused = |rejection: Rejection| Served {
-            response: span.in_scope(|| egress::problem_response(&rejection, &path, &context, None)),
-            finished: None,
-            output: None,
+        let refused = |rejection: Rejection| {
+            trace.record_problem(&rejection);
+            trace.record_status(rejection.status());
+            Served {
+                response: trace
+                    .span()
+                    .in_scope(|| egress::problem_response(&rejection, &path, &context, None)),
+                finished: None,
+                output: None,
+            }
         };
         if let Err(rejection) = limits::check_head(&head, &self.limits) {
             return refused(rejection);
@@ -199,10 +206,19 @@ impl Handler {
         let Some(version) = version else {
             return refused(Rejection::NoRoute);
         };
+        let mut admission = trace.child(span_names::ADMISSION);
         let lease = match self.lease(&version, admit).await {
             Ok(lease) => lease,
-            Err(rejection) => return refused(rejection),
+            Err(rejection) => {
+                admission.fail(&rejection);
+                return refused(rejection);
+            }
         };
+        admission.set(KeyValue::new(
+            "wasm_handler.instance.reused",
+            matches!(lease, Lease::Reused(_)),
+        ));
+        drop(admission);
 
         let scheme = if RequestContext::forwarded_https(&head) {
             Scheme::Https
@@ -210,7 +226,7 @@ impl Handler {
             Scheme::Http
         };
         context.prepare_for_guest(&mut head);
-        let output = GuestOutput::new(span.clone(), context.secrets.clone(), destination);
+        let output = GuestOutput::new(trace.clone(), context.secrets.clone(), destination);
         let request = hyper::Request::from_parts(head, body);
         let outcome = self
             .dispatcher
@@ -219,7 +235,7 @@ impl Handler {
                 request,
                 scheme,
                 &output,
-                span.clone(),
+                trace.clone(),
                 lease,
                 request_body.clone(),
             )
@@ -235,13 +251,15 @@ impl Handler {
                 egress::guest_response(response, &context, &version),
                 Some(finished),
             ),
-            Err(failure) => (
-                span.in_scope(|| {
+            Err(failure) => {
+                trace.record_problem(&failure);
+                let response = trace.span().in_scope(|| {
                     egress::problem_response(&failure, &path, &context, Some(&version))
-                }),
-                None,
-            ),
+                });
+                (response, None)
+            }
         };
+        trace.record_status(response.status());
         Served {
             response,
             finished,

@@ -22,7 +22,8 @@
 //!
 //! Around them: [`engine`] (wasmtime configuration), [`artifact`] (compiled
 //! and precompiled components on disk), [`reload`] (file watching, SIGHUP),
-//! [`logging`] and [`console`] (lines written in batches), [`problem`]
+//! [`logging`] and [`console`] (lines written in batches), [`telemetry`]
+//! (OpenTelemetry spans and metrics over OTLP), [`problem`]
 //! (RFC 9457 bodies) and [`commands`] (the CLI, [`Cli`]).
 
 #![deny(missing_docs, unreachable_pub)]
@@ -49,6 +50,7 @@ mod reload;
 mod reuse;
 mod sandbox;
 mod server;
+mod telemetry;
 mod wire;
 
 pub use commands::Cli;

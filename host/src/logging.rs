@@ -29,6 +29,8 @@ use crate::guest_output::GUEST_FIELDS;
 pub(crate) const FILTER_ENV: &str = "WASM_HANDLER_LOG";
 /// The field that text lines show from the enclosing request span.
 const CORRELATION_ID: &str = "correlation_id";
+/// The fields that text lines show from a traced request's span.
+const TRACE_IDS: [&str; 2] = ["trace_id", "span_id"];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -206,10 +208,16 @@ fn level_name(level: Level) -> &'static str {
 
 fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
     let correlation_id = spans.get(CORRELATION_ID).and_then(Value::as_str);
+    // A traced request's ids, so a text line finds its trace too.
+    let trace_ids = TRACE_IDS
+        .iter()
+        .filter(|name| event.get(name).is_none())
+        .filter_map(|name| Some((*name, spans.get(name)?)));
     let fields = event
         .values
         .iter()
-        .map(|(name, value)| (name.as_str(), value));
+        .map(|(name, value)| (name.as_str(), value))
+        .chain(trace_ids);
     let mut line = render_text(
         level,
         event.message.as_deref().unwrap_or(""),

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::component::Loader;
 use crate::dispatch::Dispatcher;
 use crate::registry::{Registry, Reloaded};
+use crate::telemetry;
 
 /// How long a component file must be quiet before it is reloaded.
 pub(crate) const QUIET: Duration = Duration::from_millis(50);
@@ -75,6 +76,7 @@ async fn reload_on_request(
             }
             Ok(Reloaded::Swapped { from }) => {
                 let current = route.current();
+                telemetry::reloaded(route.prefix(), current.digest(), "swapped");
                 tracing::info!(
                     prefix = route.prefix(),
                     component = %route.path().display(),
@@ -86,13 +88,16 @@ async fn reload_on_request(
                     "Serving a new component version"
                 );
             }
-            Err(error) => tracing::error!(
-                prefix = route.prefix(),
-                component = %route.path().display(),
-                still_serving = route.current().digest(),
-                reason = %format!("{error:#}"),
-                "Refused a new component version; the previous one keeps serving"
-            ),
+            Err(error) => {
+                telemetry::reloaded(route.prefix(), route.current().digest(), "refused");
+                tracing::error!(
+                    prefix = route.prefix(),
+                    component = %route.path().display(),
+                    still_serving = route.current().digest(),
+                    reason = %format!("{error:#}"),
+                    "Refused a new component version; the previous one keeps serving"
+                )
+            }
         }
     }
 }

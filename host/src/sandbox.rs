@@ -18,6 +18,7 @@ use wasmtime_wasi_http::{
 
 use crate::console::Stdio;
 use crate::guest_output::{GuestOutput, Outlet};
+use crate::telemetry::ClientSpan;
 
 /// Most table elements one instance may have (the pooling allocator's default).
 const MAX_TABLE_ELEMENTS: usize = 20_000;
@@ -120,6 +121,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             outgoing_http: OutgoingHttp {
                 grants: grants.clone(),
+                outlet: outlet.clone(),
             },
             limiter: MemoryLimiter {
                 max_bytes: max_memory_bytes,
@@ -195,9 +197,12 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Outgoing HTTP: refused with `HTTP-request-denied` unless the authority is granted.
+/// Outgoing HTTP: refused with `HTTP-request-denied` unless the authority
+/// is granted; a granted request is traced as a child of the request the
+/// instance serves now (the outlet knows which), and carries its context.
 struct OutgoingHttp {
     grants: Arc<Grants>,
+    outlet: Outlet,
 }
 
 type ResponseFuture = Box<
@@ -212,7 +217,7 @@ type ResponseFuture = Box<
 impl WasiHttpHooks for OutgoingHttp {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> ResponseFuture {
@@ -234,9 +239,18 @@ impl WasiHttpHooks for OutgoingHttp {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         tracing::debug!(authority = authority.as_str(), "Outgoing HTTP request");
+        let mut span = match self.outlet.trace() {
+            Some(trace) => trace.outgoing(&mut request),
+            None => ClientSpan::none(),
+        };
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            match &sent {
+                Ok((response, _)) => span.responded(response.status()),
+                Err(error) => span.failed(error),
+            }
+            let (response, io) = sent?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

@@ -18,4 +18,5 @@ mod logging;
 mod openapi;
 mod payload_mode;
 mod reuse;
+mod telemetry;
 mod wasi_p3;

@@ -576,3 +576,45 @@ fn replace(valid: &Value, pointer: &str, value: Value) -> Vec<u8> {
     *envelope.pointer_mut(pointer).expect("a member") = value;
     envelope.to_string().into_bytes()
 }
+
+/// The same spans as a forwarded request, from the envelope's `traceparent`;
+/// the guest's line in `Logs` carries the trace id.
+#[tokio::test]
+async fn an_invocation_is_traced_like_a_forwarded_request() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let collector = test_harness::otlp::Collector::start().await;
+    let handler = HANDLER
+        .builder_in(payload_app("payload-traced"))
+        .args(["--route", "/api/catalog=catalog.wasm"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .start()
+        .await;
+    let mut headers = catalog_headers("payload-trace-1");
+    headers["traceparent"] = json!([format!("00-{TRACE_ID}-00f067aa0ba902b7-01")]);
+    let invocation = envelope("req", request("GET", "/api/catalog/42", headers, None));
+    let result = result(&invoke(&handler, "catalog", invocation.to_string()).await);
+    let spans = collector
+        .wait_for_spans(|spans| {
+            spans.iter().any(|span| span.kind == "SERVER")
+                && spans.iter().any(|span| span.name == "handle")
+        })
+        .await;
+    let server = spans
+        .iter()
+        .find(|span| span.kind == "SERVER")
+        .expect("a SERVER span");
+    assert_eq!(server.trace_id, TRACE_ID);
+    assert_eq!(server.parent_span_id, "00f067aa0ba902b7");
+    assert_eq!(server.attribute("http.route"), Some("/api/catalog"));
+    let handle = spans
+        .iter()
+        .find(|span| span.name == "handle")
+        .expect("a handle span");
+    assert_eq!(handle.parent_span_id, server.span_id);
+    let logs = result["Logs"].to_string();
+    assert!(
+        logs.contains(&format!("trace_id={TRACE_ID} span_id={}", server.span_id)),
+        "{logs}"
+    );
+}

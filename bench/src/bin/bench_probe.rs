@@ -134,6 +134,13 @@ enum Probe {
         #[arg(long)]
         tag: String,
     },
+    /// Takes OTLP/HTTP exports on LISTEN and answers each with success, as a
+    /// collector does, without keeping them: the export-on row's collector.
+    OtlpSink {
+        /// E.g. `127.0.0.1:4318`
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(clap::Args)]
@@ -268,6 +275,14 @@ fn run(probe: Probe) -> anyhow::Result<()> {
             command,
         } => cpu_during(&server_pid.to_string(), &output, &command),
         Probe::EnvelopeMemory(options) => envelope_memory(&options),
+        Probe::OtlpSink { listen } => {
+            let listener =
+                std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || loopback::answer_each_request(stream));
+            }
+            Ok(())
+        }
         Probe::TagComponent { input, output, tag } => {
             let mut bytes =
                 std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;

@@ -348,6 +348,22 @@ fn goal_lines(rows: &[Row]) -> Vec<String> {
         }
         _ => unavailable(measure, "≤ 50 µs"),
     });
+    // OTEL_* unset costs nothing measurable: within 3% of the host built without telemetry.
+    lines.push(ratio_line("wasm-handler", "wasm-handler-untraced", 0.97));
+    // What exporting every span costs, measured (no goal).
+    let measure = format!("requests/s, wasm-handler-otlp / wasm-handler, {GOAL_CONNECTIONS} conns");
+    lines.push(
+        match (
+            cell("wasm-handler-otlp", GOAL_CONNECTIONS),
+            cell("wasm-handler", GOAL_CONNECTIONS),
+        ) {
+            (Some(on), Some(off)) => format!(
+                "| {measure} | {:.2}× | (export's cost, measured) | n/a |",
+                on.requests_per_second / off.requests_per_second
+            ),
+            _ => unavailable(&measure, "(export's cost, measured)"),
+        },
+    );
     lines
 }
 
@@ -656,7 +672,19 @@ mod tests {
             row("wasmtime-serve", 1000.0, 0.5, 1.0),
             row("wasmtime-serve-reuse", 5000.0, 0.5, 1.0),
             row("native", 10000.0, 0.100, 1.0),
+            row("wasm-handler-untraced", 6100.0, 0.130, 1.2),
+            row("wasm-handler-otlp", 4800.0, 0.150, 1.4),
         ]);
+        assert!(
+            lines[6].contains("0.98×") && lines[6].ends_with("| yes |"),
+            "{}",
+            lines[6]
+        );
+        assert!(
+            lines[7].contains("0.80×") && lines[7].ends_with("| n/a |"),
+            "{}",
+            lines[7]
+        );
         assert!(lines[0].contains("6.00×") && lines[0].ends_with("| yes |"));
         assert!(lines[1].contains("0.60×") && lines[1].ends_with("| yes |"));
         assert!(lines[2].contains("1.20×") && lines[2].ends_with("| **no** |"));

@@ -2,8 +2,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use functions_contract::{AppConfig, HostingPlan, protocol, timespan};
 use wasmtime::error::Context as _;
@@ -18,7 +18,12 @@ use crate::payload::PayloadFunctions;
 use crate::registry::{Registry, RouteSpec};
 use crate::reuse::{self, Reuse};
 use crate::sandbox::Grants;
+use crate::telemetry::Telemetry;
 use crate::{reload, server};
+
+/// The least time given to flushing telemetry at shutdown, even when
+/// draining took the whole grace period.
+const MIN_FLUSH: Duration = Duration::from_millis(200);
 
 /// Options of `wasm-handler serve`. Each has an environment variable, so the
 /// Functions app settings can set it without touching host.json.
@@ -194,6 +199,7 @@ impl ServeCommand {
     async fn serve(self) -> wasmtime::Result<()> {
         let address = listen_address(self.listen)?;
         let limits = self.limits.to_limits()?;
+        let telemetry = Telemetry::from_env(&tokio::runtime::Handle::current())?;
         let app = function_app(self.function_app.as_deref());
         if let Some(app) = &app {
             check_deadline_against_function_timeout(limits.request_timeout, app)?;
@@ -252,14 +258,24 @@ impl ServeCommand {
         tracing::info!("Listening on http://{}", listener.local_addr()?);
         let payload = payload_functions(app.as_ref());
         let handler = Arc::new(Handler::new(registry, limits.clone(), dispatcher, payload));
-        server::run(
-            listener,
-            handler,
-            &limits,
-            server::shutdown_signal(),
-            self.shutdown_grace,
-        )
-        .await
+        let signalled = Arc::new(OnceLock::new());
+        let shutdown = {
+            let signalled = signalled.clone();
+            async move {
+                server::shutdown_signal().await;
+                let _ = signalled.set(Instant::now());
+            }
+        };
+        let served = server::run(listener, handler, &limits, shutdown, self.shutdown_grace).await;
+        // What is left of the grace period flushes the spans of the last requests.
+        let left = signalled
+            .get()
+            .map_or(self.shutdown_grace, |at: &Instant| {
+                self.shutdown_grace.saturating_sub(at.elapsed())
+            })
+            .max(MIN_FLUSH);
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown(left)).await;
+        served
     }
 }
 

@@ -297,4 +297,8 @@ impl Problem for Malformed<'_> {
     fn is_guest_fault(&self) -> bool {
         false
     }
+
+    fn kind(&self) -> &'static str {
+        "malformed_invocation"
+    }
 }

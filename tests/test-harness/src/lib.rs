@@ -9,13 +9,15 @@
 //!   the source it was built from;
 //! - [`functions_host`]: requests as the Functions host forwards them;
 //! - [`http`]: a small HTTP/1.1 client;
-//! - [`upstream`]: a loopback HTTP server for guests to call out to.
+//! - [`upstream`]: a loopback HTTP server for guests to call out to;
+//! - [`otlp`]: a loopback OpenTelemetry collector that decodes OTLP/HTTP.
 
 #![deny(missing_docs, unreachable_pub)]
 
 mod binaries;
 pub mod functions_host;
 pub mod http;
+pub mod otlp;
 mod process;
 pub mod upstream;
 

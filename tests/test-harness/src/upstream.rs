@@ -1,9 +1,9 @@
-//! A loopback HTTP server that counts the requests it gets: what a guest
-//! with an outgoing-HTTP grant calls.
+//! A loopback HTTP server that counts the requests it gets and keeps their
+//! headers: what a guest with an outgoing-HTTP grant calls.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 pub struct Upstream {
     port: u16,
     hits: Arc<AtomicUsize>,
+    headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
 }
 
 impl Upstream {
@@ -27,10 +28,16 @@ impl Upstream {
         let port = listener.local_addr().expect("an address").port();
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
+        let headers = Arc::new(Mutex::new(Vec::new()));
+        let kept = headers.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let counter = counter.clone();
-                let service = service_fn(move |_request| {
+                let kept = kept.clone();
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    kept.lock()
+                        .expect("not poisoned")
+                        .push(request.headers().clone());
                     counter.fetch_add(1, Ordering::SeqCst);
                     async {
                         let mut response = hyper::Response::new(Full::new(Bytes::new()));
@@ -41,12 +48,21 @@ impl Upstream {
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
-        Self { port, hits }
+        Self {
+            port,
+            hits,
+            headers,
+        }
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The headers of each request received, in order.
+    pub fn headers(&self) -> Vec<hyper::HeaderMap> {
+        self.headers.lock().expect("not poisoned").clone()
     }
 
     /// Requests it has received.
