@@ -143,7 +143,7 @@ impl Dispatcher {
         .map_err(GuestFailure::Host)?;
 
         let (timeout, max_memory_bytes) = (self.request_timeout, self.max_memory_bytes);
-        let log_span = trace.span().clone();
+        let (log_span, trace) = trace.split();
         let task = tokio::spawn(
             async move {
                 let deadline = tokio::time::Instant::now() + timeout;

@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+use test_harness::app_insights::{Ingestion, test_ca};
 use test_harness::functions_host::Forward;
+use test_harness::http::Response;
 use test_harness::otlp::{Collector, Span};
 use test_harness::upstream::Upstream;
 use test_harness::{HandlerBuilder, guests};
@@ -22,6 +24,16 @@ const SIGTERM: i32 = 15;
 
 fn traceparent() -> String {
     format!("00-{TRACE_ID}-{PARENT_ID}-01")
+}
+
+/// `GET /api/catalog/42` in the trace of [`traceparent`], answered 200.
+async fn get_item_traced(port: u16) -> Response {
+    let response = Forward::get("/api/catalog/42")
+        .header("traceparent", &traceparent())
+        .send(port)
+        .await;
+    assert_eq!(response.status, 200);
+    response
 }
 
 /// A handler exporting to `collector`, in batches every 50 ms.
@@ -170,6 +182,80 @@ async fn an_outgoing_call_carries_the_trace_to_the_next_hop() {
     assert_eq!(headers[0]["tracestate"], "apim=1");
 }
 
+/// `OTEL_TRACES_EXPORTER=azure_monitor`: spans and metrics go to the
+/// connection string's ingestion endpoint as Application Insights telemetry,
+/// whose `operation_Id` (tag `ai.operation.id`) is the trace id and whose
+/// `operation_ParentId` is the caller's span (Application Insights telemetry
+/// data model: https://learn.microsoft.com/azure/azure-monitor/app/data-model-complete).
+#[tokio::test]
+async fn application_insights_gets_the_trace_id_as_operation_id() {
+    const KEY: &str = "00000000-0000-4000-8000-0000000000aa";
+    let ingestion = Ingestion::start().await;
+    let handler = HANDLER
+        .builder(guests::CATALOG)
+        .env("OTEL_TRACES_EXPORTER", "azure_monitor")
+        .env("OTEL_METRICS_EXPORTER", "azure_monitor")
+        .env(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            &ingestion.connection_string(KEY),
+        )
+        .env(
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            &test_ca().display().to_string(),
+        )
+        .env("OTEL_SERVICE_NAME", "catalog-api")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+        .start()
+        .await;
+    get_item_traced(handler.port()).await;
+
+    let base_type = |envelope: &serde_json::Value| envelope["data"]["baseType"].clone();
+    let envelopes = ingestion
+        .wait_for(|envelopes| {
+            envelopes.iter().any(|e| base_type(e) == "RequestData")
+                && envelopes.iter().any(|e| base_type(e) == "MetricData")
+        })
+        .await;
+    let requests: Vec<_> = envelopes
+        .iter()
+        .filter(|e| base_type(e) == "RequestData")
+        .collect();
+    assert_eq!(requests.len(), 1, "one request: {requests:#?}");
+    let request = requests[0];
+    assert_eq!(request["iKey"], KEY);
+    assert_eq!(request["tags"]["ai.operation.id"], TRACE_ID, "{request:#}");
+    assert_eq!(
+        request["tags"]["ai.operation.parentId"], PARENT_ID,
+        "{request:#}"
+    );
+    assert_eq!(
+        request["tags"]["ai.cloud.role"], "catalog-api",
+        "{request:#}"
+    );
+    assert_eq!(request["data"]["baseData"]["responseCode"], "200");
+    let request_id = request["data"]["baseData"]["id"].clone();
+    // The handler's children are dependencies of that request.
+    for name in ["instantiate", "handle"] {
+        assert!(
+            envelopes
+                .iter()
+                .any(|e| base_type(e) == "RemoteDependencyData"
+                    && e["data"]["baseData"]["name"] == name
+                    && e["tags"]["ai.operation.id"] == TRACE_ID
+                    && e["tags"]["ai.operation.parentId"] == request_id),
+            "{name} under the request: {envelopes:#?}"
+        );
+    }
+    assert!(
+        envelopes.iter().any(|e| base_type(e) == "MetricData"
+            && e["data"]["baseData"]["metrics"][0]["name"] == "http.server.request.duration"),
+        "the request's duration: {envelopes:#?}"
+    );
+    let console = [handler.stdout(), handler.stderr()].concat().join("\n");
+    assert!(!console.contains(KEY), "the key is never logged: {console}");
+}
+
 #[tokio::test]
 async fn without_a_traceparent_the_trace_id_is_the_correlation_id() {
     let collector = Collector::start().await;
@@ -265,11 +351,7 @@ async fn nothing_is_exported_when_nothing_is_configured() {
         .args(["--log-format", "json"])
         .start()
         .await;
-    let response = Forward::get("/api/catalog/42")
-        .header("traceparent", &traceparent())
-        .send(handler.port())
-        .await;
-    assert_eq!(response.status, 200);
+    get_item_traced(handler.port()).await;
     let line = handler
         .wait_for_stdout(|line| line.contains("Handled APIM backend request"))
         .await;
@@ -328,11 +410,7 @@ async fn spans_and_metrics_reach_the_collector_after_sigterm() {
         .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
         .start()
         .await;
-    let response = Forward::get("/api/catalog/42")
-        .header("traceparent", &traceparent())
-        .send(handler.port())
-        .await;
-    assert_eq!(response.status, 200);
+    let response = get_item_traced(handler.port()).await;
     let oversized = Forward::get("/api/catalog/42")
         .header("x-padding", &"a".repeat(40 * 1024))
         .send(handler.port())

@@ -15,8 +15,13 @@ use http::{Request, Response};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::rt::TokioIo;
 use opentelemetry_http::{HttpClient, HttpError};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use tokio::net::TcpStream;
 
+/// The variable naming extra trusted certificates (OTLP's standard name; it
+/// also serves the Application Insights exporter, which sends only https).
+const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 /// The longest one export may take: OTLP's default timeout.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a collector's answer that is read (the SDK's own limit).
@@ -36,11 +41,29 @@ impl std::fmt::Debug for ExportClient {
 }
 
 impl ExportClient {
-    /// A client running on `runtime`, trusting the webpki roots for https.
-    pub(super) fn new(runtime: tokio::runtime::Handle) -> Self {
-        let roots = rustls::RootCertStore {
+    /// A client running on `runtime`, trusting the webpki roots for https,
+    /// and the certificates in the PEM file `OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// names (a private collector's CA).
+    pub(super) fn new(runtime: tokio::runtime::Handle) -> wasmtime::Result<Self> {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
+        if let Some(path) = std::env::var_os(CERTIFICATE).filter(|path| !path.is_empty()) {
+            let path = std::path::Path::new(&path);
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+                .map_err(|error| {
+                    wasmtime::format_err!("{CERTIFICATE}={}: {error}", path.display())
+                })?;
+            if certificates.is_empty() {
+                wasmtime::bail!("{CERTIFICATE}={}: no certificate in it", path.display());
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|error| {
+                    wasmtime::format_err!("{CERTIFICATE}={}: {error}", path.display())
+                })?;
+            }
+        }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -48,10 +71,10 @@ impl ExportClient {
         .expect("ring supports the default protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-        Self {
+        Ok(Self {
             runtime,
             tls: Arc::new(tls),
-        }
+        })
     }
 }
 

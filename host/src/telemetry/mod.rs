@@ -1,11 +1,12 @@
 //! OpenTelemetry: a SERVER span per request with children for admission,
 //! instantiation, the guest's call and each outgoing HTTP request
 //! ([`RequestTrace`]), and request metrics ([`metrics`]), exported over
-//! OTLP/HTTP by the OpenTelemetry SDK in batches, off the request path.
+//! OTLP/HTTP (or to Application Insights) by the OpenTelemetry SDK in
+//! batches, off the request path.
 //!
 //! Configured by the standard `OTEL_*` variables (read by the SDK and its
-//! OTLP exporter); with no OTLP endpoint set nothing is set up, and a
-//! request pays one `OnceLock` read for it.
+//! exporters); with no exporter asked for nothing is set up, and a request
+//! pays one `OnceLock` read for it.
 
 mod export_client;
 mod ids;
@@ -52,39 +53,89 @@ pub(crate) struct Telemetry {
     metrics: Option<SdkMeterProvider>,
 }
 
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exporter {
+    /// OTLP/HTTP with protobuf, to `OTEL_EXPORTER_OTLP_*ENDPOINT`.
+    Otlp,
+    /// Application Insights, at `APPLICATIONINSIGHTS_CONNECTION_STRING`'s
+    /// ingestion endpoint.
+    AzureMonitor,
+}
+
+impl Exporter {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Otlp => "otlp",
+            Self::AzureMonitor => "azure_monitor",
+        }
+    }
+}
+
+/// The variable that holds the Application Insights connection string, as
+/// the Functions host and Microsoft's OpenTelemetry distros name it.
+const CONNECTION_STRING: &str = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+
 /// What the environment asks for.
 #[derive(Debug, PartialEq, Eq)]
 struct Settings {
-    traces: bool,
-    metrics: bool,
+    traces: Option<Exporter>,
+    metrics: Option<Exporter>,
 }
 
 impl Settings {
     fn from_env(var: impl Fn(&str) -> Option<String>) -> wasmtime::Result<Self> {
-        let set = |name: &str| var(name).is_some_and(|value| !value.trim().is_empty());
-        let disabled =
-            var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let exporter_on =
-            |name: &str| var(name).is_none_or(|value| !value.trim().eq_ignore_ascii_case("none"));
-        let endpoint = set("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+            return Ok(Self {
+                traces: None,
+                metrics: None,
+            });
+        }
+        let endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+        let signal = |exporter_var: &str, endpoint_var: &str| -> wasmtime::Result<_> {
+            match var(exporter_var)
+                .map(|v| v.trim().to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("otlp") => {
+                    Ok((endpoint || var(endpoint_var).is_some()).then_some(Exporter::Otlp))
+                }
+                Some("none") => Ok(None),
+                // Opt-in, not implied by the connection string: the string is
+                // set on nearly every function app, and the handler's request
+                // beside the Functions host's own would double what it reports.
+                Some("azure_monitor") => match var(CONNECTION_STRING) {
+                    Some(_) => Ok(Some(Exporter::AzureMonitor)),
+                    None => wasmtime::bail!(
+                        "{exporter_var}=azure_monitor needs {CONNECTION_STRING}, the \
+                         Application Insights resource's connection string"
+                    ),
+                },
+                Some(other) => wasmtime::bail!(
+                    "{exporter_var}={other:?} is not supported: wasm-handler exports with \
+                     otlp (OTLP/HTTP), azure_monitor (Application Insights) or none"
+                ),
+            }
+        };
         let settings = Self {
-            traces: !disabled
-                && exporter_on("OTEL_TRACES_EXPORTER")
-                && (endpoint || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
-            metrics: !disabled
-                && exporter_on("OTEL_METRICS_EXPORTER")
-                && (endpoint || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")),
+            traces: signal("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?,
+            metrics: signal(
+                "OTEL_METRICS_EXPORTER",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            )?,
         };
         // The SDK would fall back to protobuf with a warning; an operator who
         // asked for gRPC should hear at start-up that it is not built in.
+        let otlp = [settings.traces, settings.metrics].contains(&Some(Exporter::Otlp));
         for name in [
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
         ] {
-            if let Some(protocol) = var(name).filter(|p| !p.trim().is_empty())
+            if let Some(protocol) = var(name)
                 && protocol.trim() != "http/protobuf"
-                && (settings.traces || settings.metrics)
+                && otlp
             {
                 wasmtime::bail!(
                     "{name}={protocol:?} is not supported: wasm-handler exports OTLP as \
@@ -98,52 +149,60 @@ impl Settings {
 
 impl Telemetry {
     /// Sets up export as the `OTEL_*` variables say, on `runtime` (the
-    /// exporter's HTTP requests run there). Nothing, if no endpoint is set.
+    /// exporters' HTTP requests run there). Nothing, if no exporter is asked for.
     pub(crate) fn from_env(runtime: &tokio::runtime::Handle) -> wasmtime::Result<Self> {
         let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-        if !settings.traces && !settings.metrics {
+        if settings.traces.is_none() && settings.metrics.is_none() {
             return Ok(Self::default());
         }
-        let client = ExportClient::new(runtime.clone());
+        let client = ExportClient::new(runtime.clone())?;
         let resource = resource();
         let mut telemetry = Self::default();
-        if settings.metrics {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_http()
-                .with_http_client(client.clone())
-                .build()
-                .context("setting up the OTLP metric exporter")?;
-            let provider = SdkMeterProvider::builder()
-                .with_periodic_exporter(exporter)
-                .with_resource(resource.clone())
-                .build();
+        if let Some(exporter) = settings.metrics {
+            let provider = SdkMeterProvider::builder().with_resource(resource.clone());
+            let provider = match exporter {
+                Exporter::Otlp => provider.with_periodic_exporter(
+                    opentelemetry_otlp::MetricExporter::builder()
+                        .with_http()
+                        .with_http_client(client.clone())
+                        .build()
+                        .context("setting up the OTLP metric exporter")?,
+                ),
+                Exporter::AzureMonitor => {
+                    provider.with_periodic_exporter(application_insights(&client)?)
+                }
+            }
+            .build();
             metrics::install(&provider);
             telemetry.metrics = Some(provider);
         }
         let mut tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_id_generator(ids::CorrelatedIds::default());
-        if settings.traces {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .build()
-                .context("setting up the OTLP span exporter")?;
-            // Sampler and queue from OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_*.
-            tracer_provider = tracer_provider.with_batch_exporter(exporter);
-        } else {
+        // Sampler and queue from OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_*.
+        tracer_provider = match settings.traces {
+            Some(Exporter::Otlp) => tracer_provider.with_batch_exporter(
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_http_client(client)
+                    .build()
+                    .context("setting up the OTLP span exporter")?,
+            ),
+            Some(Exporter::AzureMonitor) => tracer_provider.with_batch_exporter(
+                application_insights(&client)?.with_sample_rate(sampled_ratio()),
+            ),
             // Metrics only: spans still give log lines their ids, but none is recorded.
-            tracer_provider = tracer_provider.with_sampler(Sampler::AlwaysOff);
-        }
+            None => tracer_provider.with_sampler(Sampler::AlwaysOff),
+        };
         let tracer_provider = tracer_provider.build();
         let _ = TRACER.set(tracer_provider.tracer(SERVICE_NAME));
-        if settings.traces {
+        if settings.traces.is_some() {
             telemetry.traces = Some(tracer_provider);
         }
         tracing::info!(
-            traces = settings.traces,
-            metrics = settings.metrics,
-            "Exporting OpenTelemetry over OTLP/HTTP"
+            traces = settings.traces.map_or("none", Exporter::name),
+            metrics = settings.metrics.map_or("none", Exporter::name),
+            "Exporting OpenTelemetry"
         );
         Ok(telemetry)
     }
@@ -162,6 +221,31 @@ impl Telemetry {
             tracing::warn!(%error, "Metrics could not all be exported at shutdown");
         }
     }
+}
+
+/// The Application Insights exporter, over the host's own client. The
+/// connection string is never logged: it names the resource's key.
+fn application_insights(
+    client: &ExportClient,
+) -> wasmtime::Result<opentelemetry_application_insights::Exporter<ExportClient>> {
+    let connection_string = std::env::var(CONNECTION_STRING).unwrap_or_default();
+    opentelemetry_application_insights::Exporter::new_from_connection_string(
+        connection_string,
+        client.clone(),
+    )
+    .map_err(|error| wasmtime::format_err!("{CONNECTION_STRING} is not valid: {error}"))
+}
+
+/// The share of traces the sampler keeps, which Application Insights scales
+/// its counts by: `OTEL_TRACES_SAMPLER_ARG` for the ratio samplers, else all.
+fn sampled_ratio() -> f64 {
+    let ratio_sampler = std::env::var("OTEL_TRACES_SAMPLER")
+        .is_ok_and(|sampler| sampler.trim().ends_with("traceidratio"));
+    std::env::var("OTEL_TRACES_SAMPLER_ARG")
+        .ok()
+        .and_then(|arg| arg.trim().parse::<f64>().ok())
+        .filter(|ratio| ratio_sampler && (0.0..=1.0).contains(ratio))
+        .unwrap_or(1.0)
 }
 
 /// The SDK's resource (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`), with
@@ -194,17 +278,20 @@ mod tests {
         })
     }
 
+    fn exporting(traces: Option<Exporter>, metrics: Option<Exporter>) -> Settings {
+        Settings { traces, metrics }
+    }
+
     #[test]
     fn nothing_is_exported_without_an_endpoint() {
-        let none = Settings {
-            traces: false,
-            metrics: false,
-        };
+        let none = exporting(None, None);
         assert_eq!(settings(&[]).expect("valid"), none);
         assert_eq!(
             settings(&[
                 ("OTEL_SERVICE_NAME", "catalog"),
-                ("OTEL_TRACES_SAMPLER", "always_on")
+                ("OTEL_TRACES_SAMPLER", "always_on"),
+                // Set on nearly every function app: not an opt-in by itself.
+                (CONNECTION_STRING, "InstrumentationKey=k"),
             ])
             .expect("valid"),
             none
@@ -212,6 +299,8 @@ mod tests {
         assert_eq!(
             settings(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_TRACES_EXPORTER", "azure_monitor"),
+                (CONNECTION_STRING, "InstrumentationKey=k"),
                 ("OTEL_SDK_DISABLED", "true")
             ])
             .expect("valid"),
@@ -221,38 +310,45 @@ mod tests {
 
     #[test]
     fn signals_follow_their_endpoints_and_exporters() {
+        let otlp = Some(Exporter::Otlp);
         let all = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).expect("valid");
-        assert_eq!(
-            all,
-            Settings {
-                traces: true,
-                metrics: true
-            }
-        );
+        assert_eq!(all, exporting(otlp, otlp));
         let traces = settings(&[(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "http://c:4318/v1/traces",
         )])
         .expect("valid");
-        assert_eq!(
-            traces,
-            Settings {
-                traces: true,
-                metrics: false
-            }
-        );
+        assert_eq!(traces, exporting(otlp, None));
         let no_metrics = settings(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
             ("OTEL_METRICS_EXPORTER", "none"),
         ])
         .expect("valid");
+        assert_eq!(no_metrics, exporting(otlp, None));
+    }
+
+    #[test]
+    fn azure_monitor_is_chosen_by_name_and_needs_the_connection_string() {
+        let both = settings(&[
+            ("OTEL_TRACES_EXPORTER", "azure_monitor"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            (CONNECTION_STRING, "InstrumentationKey=k"),
+        ])
+        .expect("valid");
         assert_eq!(
-            no_metrics,
-            Settings {
-                traces: true,
-                metrics: false
-            }
+            both,
+            exporting(Some(Exporter::AzureMonitor), Some(Exporter::Otlp))
         );
+        let error = settings(&[("OTEL_TRACES_EXPORTER", "azure_monitor")])
+            .expect_err("no connection string");
+        assert!(error.to_string().contains(CONNECTION_STRING), "{error}");
+        let error = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ])
+        .expect_err("not built in");
+        assert!(error.to_string().contains("\"zipkin\""), "{error}");
     }
 
     #[test]

@@ -55,19 +55,40 @@ impl RequestTrace {
     ) -> Self {
         let server = super::tracer()
             .map(|tracer| Arc::new(ServerSpan::start(tracer, head, context, route, digest)));
-        let ids = server
-            .as_ref()
-            .map(|server| server.context.span().span_context().clone());
-        let span = tracing::info_span!(
-            "request",
-            correlation_id = %context.correlation_id,
-            invocation_id = context.invocation_id.as_deref(),
-            route,
-            component_digest = digest,
-            trace_id = ids.as_ref().map(|ids| display(ids.trace_id())),
-            span_id = ids.as_ref().map(|ids| display(ids.span_id())),
-        );
+        // Two call sites, so that an untraced request's span has no id fields
+        // to visit: with export off, nothing is spent on it.
+        let span = match &server {
+            Some(server) => {
+                let ids = server.context.span().span_context().clone();
+                tracing::info_span!(
+                    "request",
+                    correlation_id = %context.correlation_id,
+                    invocation_id = context.invocation_id.as_deref(),
+                    route,
+                    component_digest = digest,
+                    trace_id = %ids.trace_id(),
+                    span_id = %ids.span_id(),
+                )
+            }
+            None => tracing::info_span!(
+                "request",
+                correlation_id = %context.correlation_id,
+                invocation_id = context.invocation_id.as_deref(),
+                route,
+                component_digest = digest,
+            ),
+        };
         Self { span, server }
+    }
+
+    /// The log span, and this trace without it: for a task that is
+    /// instrumented with the span, so the span is not held twice.
+    pub(crate) fn split(self) -> (tracing::Span, Self) {
+        let server = Self {
+            span: tracing::Span::none(),
+            server: self.server,
+        };
+        (self.span, server)
     }
 
     /// A trace of log lines only, in `span`.

@@ -10,10 +10,12 @@
 //! - [`functions_host`]: requests as the Functions host forwards them;
 //! - [`http`]: a small HTTP/1.1 client;
 //! - [`upstream`]: a loopback HTTP server for guests to call out to;
-//! - [`otlp`]: a loopback OpenTelemetry collector that decodes OTLP/HTTP.
+//! - [`otlp`]: a loopback OpenTelemetry collector that decodes OTLP/HTTP;
+//! - [`app_insights`]: a loopback Application Insights ingestion endpoint.
 
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod app_insights;
 mod binaries;
 pub mod functions_host;
 pub mod http;
