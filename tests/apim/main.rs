@@ -15,6 +15,7 @@ mod backend;
 mod bicep;
 mod files;
 mod infrastructure;
+mod local_gateway;
 mod openapi;
 mod policies;
 mod policy;

@@ -7,6 +7,7 @@
 //!   with the Functions host's environment and readiness poll, its console
 //!   captured; [`current_binary`]: another package's binary, checked against
 //!   the source it was built from;
+//! - [`TempApp`]: a function app folder with the real handler and a component;
 //! - [`functions_host`]: requests as the Functions host forwards them;
 //! - [`http`]: a small HTTP/1.1 client;
 //! - [`upstream`]: a loopback HTTP server for guests to call out to;
@@ -17,6 +18,7 @@
 
 pub mod app_insights;
 mod binaries;
+mod function_app;
 pub mod functions_host;
 pub mod http;
 pub mod otlp;
@@ -24,6 +26,7 @@ mod process;
 pub mod upstream;
 
 pub use binaries::{Stale, check_current, current_binary};
+pub use function_app::TempApp;
 pub use process::{Handler, HandlerBuilder, HandlerProcess, free_port};
 
 /// Hex SHA-256 of `bytes`, as the host names component versions.

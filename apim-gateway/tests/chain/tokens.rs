@@ -1,0 +1,146 @@
+//! `validate-jwt` in catalog-api.xml
+//! (learn.microsoft.com/azure/api-management/validate-jwt-policy): a real
+//! RS256 signature against the keys of the OpenID configuration the named
+//! value points at, the issuer, the audience, the lifetime with the
+//! policy's 60 s of clock skew, and the app role; every refusal is
+//! global.xml's 401 problem with `WWW-Authenticate`, and none reaches the
+//! function.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Chain, GATEWAY, assert_gateway_problem, local_file, named_value};
+
+const ITEM: &str = "/catalog/api/catalog/42";
+
+#[tokio::test]
+async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() {
+    let chain = Chain::start().await;
+    let bearer = |token: String| Some(format!("Bearer {token}"));
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("not a JWT", Some("Bearer not-a-token".to_owned())),
+        ("another scheme", Some(format!("Basic {}", chain.token()))),
+        (
+            "expired",
+            // Expired 100 s ago: past the 60 s of clock skew.
+            bearer(chain.token_with(|t| {
+                t.issued_ago = Duration::from_secs(700);
+                t.lifetime = Duration::from_secs(600);
+            })),
+        ),
+        (
+            "wrong audience",
+            bearer(chain.token_with(|t| t.audience = "api://someone-else".to_owned())),
+        ),
+        (
+            "wrong issuer",
+            bearer(
+                chain
+                    .token_with(|t| t.issuer = Some("https://login.example/other/v2.0".to_owned())),
+            ),
+        ),
+        (
+            "without the app role",
+            bearer(chain.token_with(|t| t.roles = vec!["Catalog.Write".to_owned()])),
+        ),
+        ("bad signature", bearer(tamper(&chain.token()))),
+    ];
+    let before = chain.invocations();
+    for (case, authorization) in &cases {
+        let correlation_id = format!("jwt-{}", case.replace(' ', "-"));
+        let mut headers = vec![
+            (
+                "Ocp-Apim-Subscription-Key".to_owned(),
+                chain.subscription_key.clone(),
+            ),
+            ("x-correlation-id".to_owned(), correlation_id.clone()),
+        ];
+        if let Some(value) = authorization {
+            headers.push(("Authorization".to_owned(), value.clone()));
+        }
+        let response = chain.send("GET", ITEM, &headers).await;
+        let problem = assert_gateway_problem(&response, 401, &correlation_id);
+        assert_eq!(
+            problem["detail"], "A valid bearer token is required.",
+            "{case}"
+        );
+        assert_eq!(problem["instance"], ITEM, "{case}");
+        assert_eq!(
+            response.header("www-authenticate"),
+            Some(r#"Bearer realm="catalog""#),
+            "{case}"
+        );
+        assert_eq!(response.header("retry-after"), None, "{case}");
+    }
+    assert_eq!(
+        chain.invocations(),
+        before,
+        "no refused request reached the function"
+    );
+
+    // Expired 30 s ago: within the clock skew, so it passes.
+    let within_skew = chain.token_with(|t| {
+        t.issued_ago = Duration::from_secs(630);
+        t.lifetime = Duration::from_secs(600);
+    });
+    let response = chain
+        .send(
+            "GET",
+            ITEM,
+            &[
+                (
+                    "Ocp-Apim-Subscription-Key".to_owned(),
+                    chain.subscription_key.clone(),
+                ),
+                ("Authorization".to_owned(), format!("Bearer {within_skew}")),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+}
+
+#[tokio::test]
+async fn the_token_subcommand_issues_a_token_the_policy_accepts() {
+    let chain = Chain::start().await;
+    let output = Command::new(GATEWAY)
+        .args(["token", "--config"])
+        .arg(local_file())
+        .arg("--state-dir")
+        .arg(chain.state_dir())
+        .args(["--aud", &named_value("catalog-jwt-audience")])
+        .args(["--role", &named_value("catalog-required-role")])
+        .output()
+        .expect("running apim-gateway token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).expect("UTF-8");
+    let response = chain
+        .send(
+            "GET",
+            ITEM,
+            &[
+                (
+                    "Ocp-Apim-Subscription-Key".to_owned(),
+                    chain.subscription_key.clone(),
+                ),
+                (
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", token.trim()),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+}
+
+/// The token with one character of its signature changed.
+fn tamper(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let middle = token.rfind('.').expect("three parts") + 10;
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ASCII")
+}
