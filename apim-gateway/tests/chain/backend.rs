@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use test_harness::{TempApp, guests};
 
-use crate::support::{Chain, Options, assert_gateway_problem, local_file_variant};
+use crate::support::{Chain, Options, assert_gateway_problem, local_file_variant, named_value};
 
 #[tokio::test]
 async fn the_function_key_comes_from_the_named_value_and_reaches_only_the_functions_host() {
@@ -203,4 +203,57 @@ async fn a_pool_member_down_trips_and_the_next_priority_takes_the_traffic() {
         assert_eq!(response.status, 200, "{:?}", response.body);
     }
     assert_eq!(chain.invocations(), 3);
+}
+
+#[tokio::test]
+async fn backend_auth_managed_identity_sends_a_token_of_the_gateways_identity() {
+    // catalog-api.xml's choose on {{catalog-backend-auth}}: with
+    // managedIdentity, authentication-managed-identity
+    // (learn.microsoft.com/azure/api-management/authentication-managed-identity-policy)
+    // sets Authorization: Bearer, a token for {{catalog-backend-app-id}};
+    // here the local identity's. wasm-handler never gives a guest
+    // Authorization, so a recording backend stands in for the app.
+    let backend = test_harness::upstream::Upstream::start().await;
+    let chain = Chain::start_with(Options {
+        backend_url: Some(format!("http://127.0.0.1:{}", backend.port())),
+        env: vec![(
+            "CATALOG_BACKEND_AUTH".to_owned(),
+            "managedIdentity".to_owned(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let caller = chain.token();
+    let response = chain.get("/catalog/api/catalog/health", &[]).await;
+    assert_eq!(response.status, 204, "{:?}", response.body);
+    let headers = backend.headers();
+    let authorization: Vec<&str> = headers[0]
+        .get_all("authorization")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let [bearer] = authorization.as_slice() else {
+        panic!("one Authorization header, not {authorization:?}");
+    };
+    let token = bearer.strip_prefix("Bearer ").expect("a bearer token");
+    assert_ne!(
+        token, caller,
+        "the caller's token never reaches the backend"
+    );
+    // Signed by the gateway's identity, for the backend app, checked with
+    // the keys the gateway publishes.
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(
+        &chain
+            .send("GET", apim_gateway::identity::JWKS_PATH, &[])
+            .await
+            .body,
+    )
+    .expect("a JWKS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).expect("an RSA key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[named_value("catalog-backend-app-id")]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .expect("a valid token for the backend app")
+        .claims;
+    assert_eq!(claims["sub"], "managed-identity:apim-catalog-local");
 }

@@ -73,6 +73,18 @@ fn an_unsupported_construct_stops_the_gateway_naming_file_line_and_construct() {
         });
         let (ok, stderr) = check(&config, &folder);
         assert!(!ok, "{statement} was accepted");
+        // serve loads the same way, and exits before it listens.
+        let serve = Command::new(GATEWAY)
+            .args(["serve", "--port", "0", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&folder.root)
+            .env("CATALOG_FUNCTION_KEY", "k")
+            .env("CATALOG_SUBSCRIPTION_KEY", "s")
+            .output()
+            .expect("running apim-gateway serve");
+        assert!(!serve.status.success(), "serve started with {statement}");
+        assert!(String::from_utf8_lossy(&serve.stderr).contains(construct));
         let at = format!("{}:{line}", policy.display());
         assert!(stderr.contains(&at), "{statement}: no {at} in {stderr}");
         assert!(
