@@ -11,6 +11,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+/// Largest response body read from a backend; past it the response is a
+/// failed connection. Bodies are held whole: policies and the cache read
+/// them.
+const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
+
 /// A pooled HTTP/1.1 client.
 #[derive(Clone)]
 pub struct HttpClient(Client<HttpConnector, Full<Bytes>>);
@@ -49,10 +54,10 @@ impl HttpClient {
                 .await
                 .map_err(|e| SendError::Connection(error_chain(&e)))?;
             let (parts, body) = response.into_parts();
-            let body = body
+            let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY)
                 .collect()
                 .await
-                .map_err(|e| SendError::Connection(error_chain(&e)))?
+                .map_err(|e| SendError::Connection(error_chain(&*e)))?
                 .to_bytes();
             Ok(http::Response::from_parts(parts, body))
         };

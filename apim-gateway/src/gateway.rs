@@ -96,7 +96,7 @@ impl Gateway {
                 .value
                 .resolve(url)
                 .with_context(|| format!("{}: the named value {name}", local_file.display()))?;
-            named.insert(name, resolved, value.secret);
+            named.insert(name, resolved);
         }
         let parse = |file: &PathBuf| -> anyhow::Result<policy::Sections> {
             let path = base.join(file);
@@ -373,8 +373,15 @@ impl Gateway {
         exchange.response_body = Bytes::from(
             serde_json::json!({"statusCode": status.0, "message": message}).to_string(),
         );
+        // The error-handling reference's sources: a subscription key is
+        // `authorization`'s, an unmatched request `configuration`'s.
+        let source = if reason.starts_with("SubscriptionKey") {
+            "authorization"
+        } else {
+            "configuration"
+        };
         let error = LastError {
-            source: "configuration".to_owned(),
+            source: source.to_owned(),
             reason: reason.to_owned(),
             message: message.to_owned(),
             ..LastError::default()

@@ -51,6 +51,8 @@ pub struct TokenRequest {
     /// How long ago it was issued (`iat`, `nbf`): zero but in tests of
     /// expiry.
     pub issued_ago: Duration,
+    /// How long after issue it becomes valid (`nbf`): zero but in tests.
+    pub not_before_in: Duration,
 }
 
 impl LocalIdentity {
@@ -117,7 +119,7 @@ impl LocalIdentity {
             "aud": request.audience,
             "sub": request.subject,
             "iat": now,
-            "nbf": now,
+            "nbf": now + request.not_before_in.as_secs(),
             "exp": now + request.lifetime.as_secs(),
             "ver": "2.0",
         });

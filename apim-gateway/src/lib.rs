@@ -92,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 lifetime: expires_in,
                 issuer: None,
                 issued_ago: std::time::Duration::ZERO,
+                not_before_in: std::time::Duration::ZERO,
             })?;
             use std::io::Write as _;
             writeln!(std::io::stdout(), "{token}")?;

@@ -7,10 +7,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Counters by (policy, key).
+/// Counters by key, one per key value for all scopes.
 #[derive(Default)]
 pub struct RateLimits {
-    windows: Mutex<HashMap<(String, String), VecDeque<Instant>>>,
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 /// The outcome of one call.
@@ -23,16 +23,8 @@ pub enum Admission {
 }
 
 impl RateLimits {
-    /// Counts a call under `key` of the policy `policy` (its identity, so
-    /// two policies never share counters), `calls` per `period`.
-    pub fn admit(
-        &self,
-        policy: &str,
-        key: &str,
-        calls: u64,
-        period: Duration,
-        count: bool,
-    ) -> Admission {
+    /// Counts a call under `key`, `calls` per `period`.
+    pub fn admit(&self, key: &str, calls: u64, period: Duration) -> Admission {
         let now = Instant::now();
         let Ok(mut windows) = self.windows.lock() else {
             return Admission::Allowed { remaining: 0 };
@@ -44,9 +36,7 @@ impl RateLimits {
                     .is_some_and(|last| now.duration_since(*last) < period)
             });
         }
-        let window = windows
-            .entry((policy.to_owned(), key.to_owned()))
-            .or_default();
+        let window = windows.entry(key.to_owned()).or_default();
         while window
             .front()
             .is_some_and(|first| now.duration_since(*first) >= period)
@@ -61,11 +51,9 @@ impl RateLimits {
                 retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
             };
         }
-        if count {
-            window.push_back(now);
-        }
+        window.push_back(now);
         Admission::Allowed {
-            remaining: calls - used - u64::from(count),
+            remaining: calls - used - 1,
         }
     }
 }
@@ -80,23 +68,19 @@ mod tests {
         let period = Duration::from_secs(60);
         for left in (0..3).rev() {
             assert_eq!(
-                limits.admit("a", "k", 3, period, true),
+                limits.admit("k", 3, period),
                 Admission::Allowed { remaining: left }
             );
         }
-        match limits.admit("a", "k", 3, period, true) {
+        match limits.admit("k", 3, period) {
             Admission::Refused {
                 retry_after_seconds,
             } => assert!((59..=60).contains(&retry_after_seconds)),
             other => panic!("{other:?}"),
         }
-        // Another key, and the same key of another policy, have their own.
+        // Another key has its own.
         assert_eq!(
-            limits.admit("a", "other", 3, period, true),
-            Admission::Allowed { remaining: 2 }
-        );
-        assert_eq!(
-            limits.admit("b", "k", 3, period, true),
+            limits.admit("other", 3, period),
             Admission::Allowed { remaining: 2 }
         );
     }

@@ -29,6 +29,8 @@ pub struct ResponseCache {
 
 /// Bound on entries; past it, expired ones go, then the cache refuses more.
 const MAX_ENTRIES: usize = 10_000;
+/// Largest body stored.
+const MAX_BODY: usize = 1024 * 1024;
 
 impl ResponseCache {
     /// The live entry under `key`.
@@ -40,6 +42,10 @@ impl ResponseCache {
 
     /// Stores `response` under `key` for `duration`.
     pub fn put(&self, key: String, response: Stored, duration: Duration) {
+        // Bounded in bytes as well as entries: 1 MiB a response at most.
+        if response.body.len() > MAX_BODY {
+            return;
+        }
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };

@@ -36,7 +36,10 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Resu
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(respond(&gateway, request, peer).await) }
             });
+            // A client that never finishes its head does not hold a task.
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -91,8 +91,12 @@ impl Breaker {
             state.failures.pop_front();
         }
         if state.failures.len() >= self.count && state.open_until.is_none() {
+            // A backend's Retry-After lengthens the trip, within an hour; a
+            // zero would not trip at all.
             let trip = match retry_after {
-                Some(seconds) if self.accept_retry_after => Duration::from_secs(seconds),
+                Some(seconds) if self.accept_retry_after && seconds > 0 => {
+                    Duration::from_secs(seconds.min(3600))
+                }
                 _ => self.trip,
             };
             state.open_until = Some(now + trip);

@@ -104,8 +104,8 @@ impl Backends {
                     Arc::new(Single {
                         id: id.clone(),
                         url: url.trim_end_matches('/').to_owned(),
-                        header_credentials: substitute(&credentials.header)?,
-                        query_credentials: substitute(&credentials.query)?,
+                        header_credentials: sent(substitute(&credentials.header)?),
+                        query_credentials: sent(substitute(&credentials.query)?),
                         breaker,
                     }),
                 );
@@ -189,4 +189,14 @@ impl Backends {
             .map(|(single, _, _)| single.clone())
             .ok_or_else(|| Unavailable::AllOpen(id.to_owned()))
     }
+}
+
+/// Credentials whose named values are all empty are not sent: the Bicep
+/// deploys none with backendAuth managedIdentity, and the local file's key
+/// is then left empty.
+fn sent(credentials: Vec<(String, Vec<String>)>) -> Vec<(String, Vec<String>)> {
+    credentials
+        .into_iter()
+        .filter(|(_, values)| values.iter().any(|v| !v.is_empty()))
+        .collect()
 }

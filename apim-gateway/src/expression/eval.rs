@@ -35,11 +35,34 @@ impl R<'_> {
         matches!(self, R::V(Value::Null))
     }
 
+    /// Its .NET type's name: what `ToString()` of a context object gives,
+    /// and all an error message says of one (never its contents, which may
+    /// hold a token).
+    fn type_name(&self) -> &'static str {
+        match self {
+            R::V(value) => value.type_name(),
+            R::Context => "IProxyRequestContext",
+            R::Request(_) => "IRequest",
+            R::Url(_) => "IUrl",
+            R::Headers(_) => "IReadOnlyDictionary<string, string[]>",
+            R::Variables(_) => "IReadOnlyDictionary<string, object>",
+            R::LastError(_) => "ILastError",
+            R::Response(_) => "IResponse",
+            R::Subscription(_) => "ISubscription",
+            R::Deployment(_) => "IDeployment",
+            R::Api(_) => "IApi",
+            R::Operation(_) => "IOperation",
+            R::Guid(_) => "Guid",
+            R::Property(..) => "JProperty",
+            R::Formatting => "Formatting",
+        }
+    }
+
     fn into_value(self) -> Value {
         match self {
             R::V(value) => value,
             R::Guid(guid) => Value::String(guid.to_owned()),
-            other => Value::String(format!("{other:?}")),
+            other => Value::String(other.type_name().to_owned()),
         }
     }
 }
@@ -82,7 +105,7 @@ fn text(r: &R<'_>) -> String {
     match r {
         R::V(value) => value.to_string(),
         R::Guid(guid) => (*guid).to_owned(),
-        other => format!("{other:?}"),
+        other => other.type_name().to_owned(),
     }
 }
 
@@ -375,7 +398,12 @@ fn get<'c>(context: &'c Context, of: R<'c>, prop: Prop) -> Result<R<'c>, EvalErr
         (R::Operation(o), Prop::UrlTemplate) => s(&o.url_template),
         (R::V(Value::String(text)), Prop::Length) => R::V(Value::Int(text.chars().count() as i64)),
         (R::V(Value::Null), prop) => return Err(EvalError::NullReference(format!("{prop:?}"))),
-        (other, prop) => return Err(EvalError::NullReference(format!("{prop:?} of {other:?}"))),
+        (other, prop) => {
+            return Err(EvalError::NullReference(format!(
+                "{prop:?} of {}",
+                other.type_name()
+            )));
+        }
     })
 }
 
@@ -412,7 +440,10 @@ fn call<'c>(of: R<'c>, method: Method, arguments: Vec<R<'c>>) -> Result<R<'c>, E
         (R::V(Value::String(s)), Method::Trim) => string(s.trim().to_owned()),
         (_, Method::ToString) => string(text(&of)),
         (other, method) => {
-            return Err(EvalError::NullReference(format!("{method:?} of {other:?}")));
+            return Err(EvalError::NullReference(format!(
+                "{method:?} of {}",
+                other.type_name()
+            )));
         }
     })
 }

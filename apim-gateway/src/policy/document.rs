@@ -55,7 +55,13 @@ pub fn parse(file: &Path, text: &str, named: &NamedValues) -> Result<Sections, U
     }
     reader.attributes(root, &[])?;
     let mut sections = Sections::default();
+    let mut seen: Vec<&str> = Vec::new();
     for section in elements(root) {
+        let name = section.tag_name().name();
+        if seen.contains(&name) {
+            return Err(reader.unsupported(section, format!("a second <{name}> section")));
+        }
+        seen.push(name);
         reader.attributes(section, &[])?;
         let statements = reader.statements(section)?;
         let slot = match section.tag_name().name() {
@@ -66,6 +72,15 @@ pub fn parse(file: &Path, text: &str, named: &NamedValues) -> Result<Sections, U
             other => return Err(reader.unsupported(section, format!("the section <{other}>"))),
         };
         *slot = statements;
+    }
+    // A section left out would silently drop the enclosing scope's.
+    for name in ["inbound", "backend", "outbound", "on-error"] {
+        if !seen.contains(&name) {
+            return Err(reader.unsupported(
+                root,
+                format!("no <{name}> section (write <{name}><base /></{name}>)"),
+            ));
+        }
     }
     Ok(sections)
 }
@@ -138,6 +153,20 @@ impl<'a, 'input> Reader<'a, 'input> {
         elements(section).map(|node| self.statement(node)).collect()
     }
 
+    /// Statements inside another policy (`choose`, `return-response`),
+    /// where `<base />` has no meaning.
+    fn nested(&self, parent: Node<'_, '_>) -> Result<Statements, Unsupported> {
+        for child in elements(parent) {
+            if child.tag_name().name() == "base" {
+                return Err(self.unsupported(
+                    child,
+                    format!("<base /> inside <{}>", parent.tag_name().name()),
+                ));
+            }
+        }
+        self.statements(parent)
+    }
+
     fn statement(&self, node: Node<'_, '_>) -> Result<Statement, Unsupported> {
         let name = node.tag_name().name();
         let policy = match name {
@@ -175,7 +204,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "return-response" => {
                 self.attributes(node, &[])?;
                 self.children(node, &["set-status", "set-header", "set-body"])?;
-                Policy::ReturnResponse(self.statements(node)?)
+                Policy::ReturnResponse(self.nested(node)?)
             }
             "set-status" => {
                 self.attributes(node, &["code", "reason"])?;
@@ -241,7 +270,20 @@ impl<'a, 'input> Reader<'a, 'input> {
         })
     }
 
+    /// An attribute read as literal text: an expression there is refused,
+    /// since the gateway would otherwise take it as text.
     fn required<'n>(&self, node: Node<'n, '_>, name: &str) -> Result<&'n str, Unsupported> {
+        if let Some(value) = node.attribute(name)
+            && expression::is_expression(value)
+        {
+            return Err(self.unsupported(
+                node,
+                format!(
+                    "an expression in `{name}` of <{}> is not supported",
+                    node.tag_name().name()
+                ),
+            ));
+        }
         node.attribute(name).ok_or_else(|| {
             self.unsupported(
                 node,
@@ -274,7 +316,12 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn text_attribute(&self, node: Node<'_, '_>, name: &str) -> Result<Text, Unsupported> {
-        let value = self.required(node, name)?;
+        let value = node.attribute(name).ok_or_else(|| {
+            self.unsupported(
+                node,
+                format!("<{}> needs the attribute `{name}`", node.tag_name().name()),
+            )
+        })?;
         let start = node
             .attribute_node(name)
             .map(|a| a.range_value().start)
@@ -397,8 +444,17 @@ impl<'a, 'input> Reader<'a, 'input> {
                     .to_owned(),
             )
         })?;
+        for literal in [
+            "require-scheme",
+            "failed-validation-error-message",
+            "output-token-variable-name",
+        ] {
+            if node.attribute(literal).is_some() {
+                self.required(node, literal)?;
+            }
+        }
         let header_name = match node.attribute("header-name") {
-            Some(name) => name.to_owned(),
+            Some(_) => self.required(node, "header-name")?.to_owned(),
             None => {
                 return Err(self.unsupported(
                     node,
@@ -461,7 +517,6 @@ impl<'a, 'input> Reader<'a, 'input> {
                 "calls",
                 "renewal-period",
                 "counter-key",
-                "increment-condition",
                 "retry-after-variable-name",
                 "retry-after-header-name",
                 "remaining-calls-variable-name",
@@ -469,14 +524,18 @@ impl<'a, 'input> Reader<'a, 'input> {
         )?;
         self.children(node, &[])?;
         let optional = |name: &str| node.attribute(name).map(str::to_owned);
+        let renewal_period_seconds = self.number(node, "renewal-period")?;
+        // The reference's maximum.
+        if renewal_period_seconds > 300 {
+            return Err(self.unsupported(
+                node,
+                format!("renewal-period {renewal_period_seconds}: at most 300 seconds"),
+            ));
+        }
         Ok(RateLimitByKey {
             calls: self.number(node, "calls")?,
-            renewal_period_seconds: self.number(node, "renewal-period")?,
+            renewal_period_seconds,
             counter_key: self.text_attribute(node, "counter-key")?,
-            increment_condition: match node.attribute("increment-condition") {
-                Some(_) => Some(self.text_attribute(node, "increment-condition")?),
-                None => None,
-            },
             retry_after_variable_name: optional("retry-after-variable-name"),
             retry_after_header_name: optional("retry-after-header-name"),
             remaining_calls_variable_name: optional("remaining-calls-variable-name"),
@@ -499,11 +558,11 @@ impl<'a, 'input> Reader<'a, 'input> {
         // The gateway has one cache, its own memory: "internal" and
         // "prefer-external" without an external cache are the same.
         if let Some(kind) = node.attribute("caching-type")
-            && kind == "external"
+            && !matches!(kind, "internal" | "prefer-external")
         {
             return Err(self.unsupported(
                 node,
-                "caching-type=\"external\" (no external cache here)".to_owned(),
+                format!("caching-type={kind:?} (only internal or prefer-external: no external cache here)"),
             ));
         }
         // "none" leaves the client's Cache-Control to the policies, which
@@ -556,10 +615,10 @@ impl<'a, 'input> Reader<'a, 'input> {
                         format!("a <when> condition must be an expression, not {text:?}"),
                     ));
                 }
-                whens.push((condition, self.statements(child)?));
+                whens.push((condition, self.nested(child)?));
             } else {
                 self.attributes(child, &[])?;
-                otherwise = Some(self.statements(child)?);
+                otherwise = Some(self.nested(child)?);
             }
         }
         Ok(Policy::Choose { whens, otherwise })

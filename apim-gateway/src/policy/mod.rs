@@ -183,8 +183,6 @@ pub struct RateLimitByKey {
     pub renewal_period_seconds: u64,
     /// The counter's key.
     pub counter_key: Text,
-    /// Whether this request counts.
-    pub increment_condition: Option<Text>,
     /// Variable that gets the seconds to wait.
     pub retry_after_variable_name: Option<String>,
     /// Header that gets them (Retry-After when not set).

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 /// The named values, resolved at start-up.
+///
+/// Secret ones are substituted like the others; nothing the gateway logs
+/// holds a named value, a header value or a query string.
 #[derive(Debug, Clone, Default)]
 pub struct NamedValues {
     values: BTreeMap<String, String>,
-    secrets: Vec<String>,
 }
 
 /// A `{{name}}` that no named value defines, at `offset` in the text.
@@ -21,22 +23,14 @@ pub struct Undefined {
 }
 
 impl NamedValues {
-    /// Adds one; a secret's value is remembered so that it can be redacted.
-    pub fn insert(&mut self, name: &str, value: String, secret: bool) {
-        if secret && !value.is_empty() {
-            self.secrets.push(value.clone());
-        }
+    /// Adds one.
+    pub fn insert(&mut self, name: &str, value: String) {
         self.values.insert(name.to_owned(), value);
     }
 
     /// Whether `name` is defined.
     pub fn contains(&self, name: &str) -> bool {
         self.values.contains_key(name)
-    }
-
-    /// The values of secret named values, which never reach a log.
-    pub fn secrets(&self) -> &[String] {
-        &self.secrets
     }
 
     /// `text` with every `{{name}}` replaced.
@@ -83,7 +77,7 @@ mod tests {
     #[test]
     fn names_are_replaced_and_unknown_ones_refused() {
         let mut values = NamedValues::default();
-        values.insert("a-b", "x".to_owned(), false);
+        values.insert("a-b", "x".to_owned());
         assert_eq!(
             values.substitute("<v>{{a-b}}</v>").as_deref(),
             Ok("<v>x</v>")

@@ -13,71 +13,72 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use test_harness::{TempApp, guests};
+use test_harness::TempApp;
+use test_harness::upstream::Upstream;
 
 use crate::support::{Chain, Options, assert_gateway_problem, local_file_variant, named_value};
 
 #[tokio::test]
-async fn the_function_key_comes_from_the_named_value_and_reaches_only_the_functions_host() {
+async fn the_backend_gets_the_named_values_key_and_none_of_the_clients_credentials() {
+    // A recording backend: what the function app would receive.
+    let backend = Upstream::start().await;
     let chain = Chain::start_with(Options {
-        component: Some(guests::ECHO_REQUEST),
+        backend_url: Some(format!("http://127.0.0.1:{}", backend.port())),
         ..Options::default()
     })
     .await;
-    let token = chain.token();
     let response = chain
         .send(
             "GET",
             &format!(
-                "/catalog/api/catalog/health?subscription-key={}&code=client-code",
+                "/catalog/api/catalog/health?subscription-key={}&code=client-code&keep=1",
                 chain.subscription_key
             ),
             &[
-                ("Authorization".to_owned(), format!("Bearer {token}")),
+                (
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", chain.token()),
+                ),
                 ("x-functions-key".to_owned(), "client-chosen-key".to_owned()),
             ],
         )
         .await;
-    // The emulator runs with --enable-auth: health is anonymous, so check
-    // the key on an item (authLevel function) as well below.
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    let seen = response.json();
-    let headers = seen["headers"]
-        .as_array()
-        .expect("the headers the guest saw");
-    let names: Vec<String> = headers
+    assert_eq!(response.status, 204, "{:?}", response.body);
+    let headers = &backend.headers()[0];
+    let keys: Vec<&str> = headers
+        .get_all("x-functions-key")
         .iter()
-        .filter_map(|pair| pair[0].as_str().map(str::to_ascii_lowercase))
+        .filter_map(|v| v.to_str().ok())
         .collect();
-    for secret_header in [
-        "x-functions-key",
-        "authorization",
-        "ocp-apim-subscription-key",
-    ] {
-        assert!(
-            !names.contains(&secret_header.to_owned()),
-            "the guest saw {secret_header}: {names:?}"
-        );
-    }
-    let path = seen["path_with_query"].as_str().expect("a path");
-    assert!(
-        !path.contains("subscription-key") && !path.contains("code="),
-        "{path}"
+    assert_eq!(
+        keys,
+        [chain.function_key.as_str()],
+        "only the named value's key"
     );
-    assert!(names.contains(&"x-apim-gateway".to_owned()));
+    for removed in ["authorization", "ocp-apim-subscription-key"] {
+        assert!(headers.get(removed).is_none(), "the backend got {removed}");
+    }
+    assert_eq!(
+        headers.get("x-apim-gateway").map(|v| v.as_bytes()),
+        Some(&b"apim-catalog"[..])
+    );
+    assert_eq!(backend.uris(), ["/api/catalog/health?keep=1"]);
+}
 
-    // An item needs the function key: the backend entity's, not the client's.
+#[tokio::test]
+async fn the_functions_host_takes_the_key_and_no_secret_reaches_a_log() {
+    let chain = Chain::start().await;
+    let token = chain.token();
+    // An item is authLevel function: the Functions host checks the key the
+    // backend entity sent.
     let item = chain
         .get(
             "/catalog/api/catalog/42",
             &[("x-functions-key", "client-chosen-key")],
         )
         .await;
-    assert_eq!(
-        item.status, 200,
-        "the Functions host took the named value's key: {:?}",
-        item.body
-    );
+    assert_eq!(item.status, 200, "{:?}", item.body);
+    chain.guest_logged(&["item_id=42"]).await;
     for line in chain.consoles() {
         for secret in [&chain.function_key, &chain.subscription_key, &token] {
             assert!(
@@ -102,7 +103,7 @@ async fn a_wrong_function_key_in_the_named_value_is_refused_by_the_functions_hos
     // The Functions host's 401 (empty body) passes through APIM as the
     // backend's answer: no policy error, so no envelope.
     assert_eq!(response.status, 401);
-    assert_eq!(chain.invocations(), 0);
+    assert_eq!(chain.settled_invocations().await, 0);
 }
 
 /// A backend that answers 500 to everything, counting requests.
@@ -197,12 +198,11 @@ async fn a_pool_member_down_trips_and_the_next_priority_takes_the_traffic() {
         let problem = assert_gateway_problem(&response, 502, &id);
         assert_eq!(problem["detail"], "The backend could not be reached.");
     }
-    assert_eq!(chain.invocations(), 0);
     for _ in 0..3 {
         let response = chain.get("/catalog/api/catalog/health", &[]).await;
         assert_eq!(response.status, 200, "{:?}", response.body);
     }
-    assert_eq!(chain.invocations(), 3);
+    assert_eq!(chain.settled_invocations().await, 3);
 }
 
 #[tokio::test]
@@ -213,13 +213,17 @@ async fn backend_auth_managed_identity_sends_a_token_of_the_gateways_identity() 
     // sets Authorization: Bearer, a token for {{catalog-backend-app-id}};
     // here the local identity's. wasm-handler never gives a guest
     // Authorization, so a recording backend stands in for the app.
-    let backend = test_harness::upstream::Upstream::start().await;
+    let backend = Upstream::start().await;
     let chain = Chain::start_with(Options {
         backend_url: Some(format!("http://127.0.0.1:{}", backend.port())),
-        env: vec![(
-            "CATALOG_BACKEND_AUTH".to_owned(),
-            "managedIdentity".to_owned(),
-        )],
+        // As the Bicep deploys it: no function key in the backend entity.
+        env: vec![
+            (
+                "CATALOG_BACKEND_AUTH".to_owned(),
+                "managedIdentity".to_owned(),
+            ),
+            ("CATALOG_FUNCTION_KEY".to_owned(), String::new()),
+        ],
         ..Options::default()
     })
     .await;
@@ -235,6 +239,11 @@ async fn backend_auth_managed_identity_sends_a_token_of_the_gateways_identity() 
     let [bearer] = authorization.as_slice() else {
         panic!("one Authorization header, not {authorization:?}");
     };
+    assert!(
+        headers[0].get("x-functions-key").is_none(),
+        "no key with a managed identity: {:?}",
+        headers[0]
+    );
     let token = bearer.strip_prefix("Bearer ").expect("a bearer token");
     assert_ne!(
         token, caller,

@@ -44,7 +44,7 @@ async fn the_second_get_is_a_cache_hit_that_never_reaches_the_function() {
     assert_eq!(variant.header("x-apim-cache"), Some("hit"));
     assert_eq!(variant.body, miss.body);
     assert_eq!(
-        chain.invocations(),
+        chain.settled_invocations().await,
         before + 1,
         "no hit reached the function"
     );
@@ -52,20 +52,20 @@ async fn the_second_get_is_a_cache_hit_that_never_reaches_the_function() {
     // Another item is another entry.
     let other = chain.get("/catalog/api/catalog/7", &[]).await;
     assert_eq!(other.header("x-apim-cache"), Some("miss"));
-    assert_eq!(chain.invocations(), before + 2);
+    assert_eq!(chain.settled_invocations().await, before + 3);
 
     // Health has no cache policy: bypass, every time.
     for _ in 0..2 {
         let health = chain.get("/catalog/api/catalog/health", &[]).await;
         assert_eq!(health.header("x-apim-cache"), Some("bypass"));
     }
-    assert_eq!(chain.invocations(), before + 4);
+    assert_eq!(chain.settled_invocations().await, before + 6);
 }
 
 #[tokio::test]
 async fn errors_are_not_stored_and_a_non_get_is_never_cached() {
     let chain = Chain::start().await;
-    let before = chain.invocations();
+    let before = chain.settled_invocations().await;
     // The guest's 404: only 200s are stored (cache-store without
     // cache-response), so the second one reaches the function too.
     for _ in 0..2 {
@@ -73,7 +73,7 @@ async fn errors_are_not_stored_and_a_non_get_is_never_cached() {
         assert_eq!(response.status, 404);
         assert_eq!(response.header("x-apim-cache"), Some("miss"));
     }
-    assert_eq!(chain.invocations(), before + 2);
+    assert_eq!(chain.settled_invocations().await, before + 3);
     // The API imports GET operations only: any other method matches no
     // operation, so the gateway answers 404 itself and nothing is cached
     // or forwarded.
@@ -99,5 +99,5 @@ async fn errors_are_not_stored_and_a_non_get_is_never_cached() {
         );
         assert_eq!(response.header("x-apim-cache"), None);
     }
-    assert_eq!(chain.invocations(), before + 2);
+    assert_eq!(chain.settled_invocations().await, before + 4);
 }

@@ -28,7 +28,8 @@ async fn a_burst_past_100_calls_a_minute_gets_429_with_retry_after() {
     }
     let before = chain.invocations();
     for call in 1..=100 {
-        let response = chain.get(HEALTH, &[]).await;
+        let id = format!("burst-{call}");
+        let response = chain.get(HEALTH, &[("x-correlation-id", &id)]).await;
         assert_eq!(
             response.status, 200,
             "call {call} of 100: {:?}",
@@ -49,6 +50,9 @@ async fn a_burst_past_100_calls_a_minute_gets_429_with_retry_after() {
         format!("Too many requests: retry after {retry_after} seconds.")
     );
     assert_eq!(response.header("www-authenticate"), None);
-    // The function took the 100 calls and not the 101st (nor the 401s).
+    // The function took the 100 calls and not the 101st (nor the 401s):
+    // once the 100th is in its console, nothing else is.
+    chain.guest_logged(&["correlation_id=burst-100"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(chain.invocations(), before + 100);
 }

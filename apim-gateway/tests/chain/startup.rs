@@ -71,20 +71,37 @@ fn an_unsupported_construct_stops_the_gateway_naming_file_line_and_construct() {
             json["apis"]["catalog"]["operationPolicies"]["getcatalogitem"] =
                 policy.display().to_string().into();
         });
-        let (ok, stderr) = check(&config, &folder);
+        let (ok, checked) = check(&config, &folder);
         assert!(!ok, "{statement} was accepted");
+        assert!(checked.contains(construct), "{statement}: {checked}");
         // serve loads the same way, and exits before it listens.
-        let serve = Command::new(GATEWAY)
+        let mut serve = Command::new(GATEWAY)
             .args(["serve", "--port", "0", "--config"])
             .arg(&config)
             .arg("--state-dir")
             .arg(&folder.root)
             .env("CATALOG_FUNCTION_KEY", "k")
             .env("CATALOG_SUBSCRIPTION_KEY", "s")
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("running apim-gateway serve");
-        assert!(!serve.status.success(), "serve started with {statement}");
-        assert!(String::from_utf8_lossy(&serve.stderr).contains(construct));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = serve.try_wait().expect("waiting") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = serve.kill();
+                panic!("serve started with {statement}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(!status.success(), "serve started with {statement}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut serve.stderr.take().expect("piped"), &mut stderr)
+            .expect("stderr");
+        assert!(stderr.contains(construct), "{statement}: {stderr}");
         let at = format!("{}:{line}", policy.display());
         assert!(stderr.contains(&at), "{statement}: no {at} in {stderr}");
         assert!(

@@ -149,6 +149,7 @@ impl Chain {
             lifetime: Duration::from_secs(600),
             issuer: None,
             issued_ago: Duration::ZERO,
+            not_before_in: Duration::ZERO,
         };
         change(&mut request);
         self.identity.issue(&request).expect("a token")
@@ -197,6 +198,48 @@ impl Chain {
             .iter()
             .filter(|line| line.contains("Executing 'Functions."))
             .count()
+    }
+
+    /// Invocations the Functions host has run, once every earlier one is
+    /// in the console: it sends one more request that reaches the function
+    /// (health, anonymous and never cached), waits for the guest's log line
+    /// of it, and does not count it. The console is read as it arrives, so
+    /// a bare count could miss a request that did reach the function.
+    pub async fn settled_invocations(&self) -> usize {
+        let marker = format!("settle-{:016x}", fastrand::u64(..));
+        let response = self
+            .get(
+                "/catalog/api/catalog/health",
+                &[("x-correlation-id", &marker)],
+            )
+            .await;
+        assert_eq!(
+            response.status, 200,
+            "the settling request: {:?}",
+            response.body
+        );
+        self.guest_logged(&[&format!("correlation_id={marker}")])
+            .await;
+        self.invocations() - 1
+    }
+
+    /// The `LastError.Reason` of each policy error the gateway has logged,
+    /// once it has logged `count` of them.
+    pub async fn reasons(&self, count: usize) -> Vec<String> {
+        let is_error = |line: &str| line.contains("a policy raised an error");
+        self.gateway.wait_for_stderr_lines(count, is_error).await;
+        self.gateway
+            .stderr()
+            .iter()
+            .filter(|line| is_error(line))
+            .filter_map(|line| {
+                line.split("reason=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 
     /// Everything every process printed.

@@ -17,12 +17,23 @@ const ITEM: &str = "/catalog/api/catalog/42";
 async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() {
     let chain = Chain::start().await;
     let bearer = |token: String| Some(format!("Bearer {token}"));
-    let cases: Vec<(&str, Option<String>)> = vec![
-        ("missing", None),
-        ("not a JWT", Some("Bearer not-a-token".to_owned())),
-        ("another scheme", Some(format!("Basic {}", chain.token()))),
+    // Each case with the LastError.Reason the error-handling reference
+    // lists for it (learn.microsoft.com/azure/api-management/api-management-error-handling-policies).
+    let cases: Vec<(&str, &str, Option<String>)> = vec![
+        ("missing", "TokenNotPresent", None),
+        (
+            "not a JWT",
+            "JwtInvalid",
+            Some("Bearer not-a-token".to_owned()),
+        ),
+        (
+            "another scheme",
+            "TokenNotPresent",
+            Some(format!("Basic {}", chain.token())),
+        ),
         (
             "expired",
+            "TokenExpired",
             // Expired 100 s ago: past the 60 s of clock skew.
             bearer(chain.token_with(|t| {
                 t.issued_ago = Duration::from_secs(700);
@@ -31,10 +42,12 @@ async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() 
         ),
         (
             "wrong audience",
+            "TokenAudienceNotAllowed",
             bearer(chain.token_with(|t| t.audience = "api://someone-else".to_owned())),
         ),
         (
             "wrong issuer",
+            "TokenIssuerNotAllowed",
             bearer(
                 chain
                     .token_with(|t| t.issuer = Some("https://login.example/other/v2.0".to_owned())),
@@ -42,12 +55,30 @@ async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() 
         ),
         (
             "without the app role",
+            "TokenClaimValueNotAllowed",
             bearer(chain.token_with(|t| t.roles = vec!["Catalog.Write".to_owned()])),
         ),
-        ("bad signature", bearer(tamper(&chain.token()))),
+        (
+            "without roles",
+            "TokenClaimNotFound",
+            bearer(chain.token_with(|t| t.roles.clear())),
+        ),
+        (
+            "not yet valid",
+            "JwtInvalid",
+            // nbf two minutes ahead: past the clock skew.
+            bearer(chain.token_with(|t| t.not_before_in = Duration::from_secs(120))),
+        ),
+        (
+            "bad signature",
+            "TokenSignatureInvalid",
+            bearer(tamper(&chain.token())),
+        ),
     ];
-    let before = chain.invocations();
-    for (case, authorization) in &cases {
+    let before = chain.settled_invocations().await;
+    // The readiness poll's GET / was an OperationNotFound.
+    let earlier = chain.reasons(1).await.len();
+    for (index, (case, reason, authorization)) in cases.iter().enumerate() {
         let correlation_id = format!("jwt-{}", case.replace(' ', "-"));
         let mut headers = vec![
             (
@@ -72,10 +103,16 @@ async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() 
             "{case}"
         );
         assert_eq!(response.header("retry-after"), None, "{case}");
+        let reasons = chain.reasons(earlier + index + 1).await;
+        assert_eq!(
+            reasons.get(earlier + index).map(String::as_str),
+            Some(*reason),
+            "{case}: {reasons:?}"
+        );
     }
     assert_eq!(
-        chain.invocations(),
-        before,
+        chain.settled_invocations().await,
+        before + 1,
         "no refused request reached the function"
     );
 

@@ -17,6 +17,7 @@ pub struct Upstream {
     port: u16,
     hits: Arc<AtomicUsize>,
     headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
+    uris: Arc<Mutex<Vec<String>>>,
 }
 
 impl Upstream {
@@ -30,14 +31,21 @@ impl Upstream {
         let counter = hits.clone();
         let headers = Arc::new(Mutex::new(Vec::new()));
         let kept = headers.clone();
+        let uris = Arc::new(Mutex::new(Vec::new()));
+        let kept_uris = uris.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let counter = counter.clone();
                 let kept = kept.clone();
+                let kept_uris = kept_uris.clone();
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     kept.lock()
                         .expect("not poisoned")
                         .push(request.headers().clone());
+                    kept_uris
+                        .lock()
+                        .expect("not poisoned")
+                        .push(request.uri().to_string());
                     counter.fetch_add(1, Ordering::SeqCst);
                     async {
                         let mut response = hyper::Response::new(Full::new(Bytes::new()));
@@ -52,6 +60,7 @@ impl Upstream {
             port,
             hits,
             headers,
+            uris,
         }
     }
 
@@ -63,6 +72,11 @@ impl Upstream {
     /// The headers of each request received, in order.
     pub fn headers(&self) -> Vec<hyper::HeaderMap> {
         self.headers.lock().expect("not poisoned").clone()
+    }
+
+    /// The request target (path and query) of each request received, in order.
+    pub fn uris(&self) -> Vec<String> {
+        self.uris.lock().expect("not poisoned").clone()
     }
 
     /// Requests it has received.
