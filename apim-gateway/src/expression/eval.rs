@@ -1,449 +1,544 @@
-//! Evaluation: the parsed form against one request's [`Context`]. Only
-//! what depends on the data can fail here (a null member, a cast of the
-//! wrong value, a missing variable), as it would in .NET.
+//! Evaluation of a bound expression against one request's [`Context`].
+//! Binding already resolved every name and checked every type, so what can
+//! fail here is only what depends on the data, as it would in .NET (a null
+//! member, a cast of the wrong value, a missing variable). Values borrow
+//! from the context and from the expression's literals where they can, so
+//! that reading a header or a variable does not copy it.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
-use super::syntax::{BinOp, CastTo, Expr, Method, Prop, Stmt};
-use super::{
-    Api, Context, Deployment, EvalError, Headers, LastError, Operation, Request, Response,
-    Subscription, Url, Value,
+use serde_json::Value as Json;
+
+use super::bind::{
+    Arith, CastTo, Code, Compare, Constant, Field, HeadersOf, Nullable, Op, Program, Step,
+    StrMethod, UrlOf,
 };
+use super::json;
+use super::{Context, EvalError, Headers, Response, Url, Value};
 
-/// A value during evaluation: a plain value, or a part of the context.
+/// A value during evaluation.
 #[derive(Debug, Clone)]
-enum R<'c> {
-    V(Value),
-    Context,
-    Request(&'c Request),
-    Url(&'c Url),
-    Headers(&'c Headers),
-    Variables(&'c BTreeMap<String, Value>),
-    LastError(&'c LastError),
-    Response(&'c Response),
-    Subscription(&'c Subscription),
-    Deployment(&'c Deployment),
-    Api(&'c Api),
-    Operation(&'c Operation),
-    Guid(&'c str),
-    Property(String, Value),
-    Formatting,
+enum Rv<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+    Json(Cow<'a, Json>),
 }
 
-impl R<'_> {
-    fn is_null(&self) -> bool {
-        matches!(self, R::V(Value::Null))
-    }
-
-    /// Its .NET type's name: what `ToString()` of a context object gives,
-    /// and all an error message says of one (never its contents, which may
-    /// hold a token).
-    fn type_name(&self) -> &'static str {
-        match self {
-            R::V(value) => value.type_name(),
-            R::Context => "IProxyRequestContext",
-            R::Request(_) => "IRequest",
-            R::Url(_) => "IUrl",
-            R::Headers(_) => "IReadOnlyDictionary<string, string[]>",
-            R::Variables(_) => "IReadOnlyDictionary<string, object>",
-            R::LastError(_) => "ILastError",
-            R::Response(_) => "IResponse",
-            R::Subscription(_) => "ISubscription",
-            R::Deployment(_) => "IDeployment",
-            R::Api(_) => "IApi",
-            R::Operation(_) => "IOperation",
-            R::Guid(_) => "Guid",
-            R::Property(..) => "JProperty",
-            R::Formatting => "Formatting",
+impl<'a> Rv<'a> {
+    fn borrowed(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Rv::Null,
+            Value::Bool(b) => Rv::Bool(*b),
+            Value::Int(n) => Rv::Int(*n),
+            Value::String(s) => Rv::Str(Cow::Borrowed(s)),
+            Value::Json(j) => Rv::Json(Cow::Borrowed(j)),
         }
     }
 
     fn into_value(self) -> Value {
         match self {
-            R::V(value) => value,
-            R::Guid(guid) => Value::String(guid.to_owned()),
-            other => Value::String(other.type_name().to_owned()),
+            Rv::Null => Value::Null,
+            Rv::Bool(b) => Value::Bool(b),
+            Rv::Int(n) => Value::Int(n),
+            Rv::Str(s) => Value::String(s.into_owned()),
+            Rv::Json(j) => Value::Json(j.into_owned()),
+        }
+    }
+
+    /// The .NET type's full name, for `InvalidCastException`.
+    fn net_type(&self) -> &'static str {
+        match self {
+            Rv::Null => "null",
+            Rv::Bool(_) => "System.Boolean",
+            Rv::Int(_) => "System.Int32",
+            Rv::Str(_) => "System.String",
+            Rv::Json(j) => match j.as_ref() {
+                Json::Object(_) => "Newtonsoft.Json.Linq.JObject",
+                Json::Array(_) => "Newtonsoft.Json.Linq.JArray",
+                _ => "Newtonsoft.Json.Linq.JValue",
+            },
+        }
+    }
+
+    /// `ToString()`; `null` is the empty string, as in string concatenation.
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Rv::Null => Cow::Borrowed(""),
+            Rv::Bool(b) => Cow::Borrowed(bool_text(*b)),
+            Rv::Int(n) => Cow::Owned(n.to_string()),
+            Rv::Str(s) => Cow::Borrowed(s),
+            Rv::Json(j) => json::text(j),
+        }
+    }
+
+    /// `ToString()`, keeping a borrowed string borrowed.
+    fn into_text(self) -> Cow<'a, str> {
+        match self {
+            Rv::Str(s) => s,
+            other => Cow::Owned(other.text().into_owned()),
+        }
+    }
+
+    /// A `JProperty`'s value as a token.
+    fn into_json(self) -> Json {
+        match self {
+            Rv::Null => Json::Null,
+            Rv::Bool(b) => Json::Bool(b),
+            Rv::Int(n) => Json::from(n),
+            Rv::Str(s) => Json::String(s.into_owned()),
+            Rv::Json(j) => j.into_owned(),
         }
     }
 }
 
-pub(super) struct Frame<'c> {
-    context: &'c Context,
-    locals: Vec<Option<R<'c>>>,
+/// `Boolean.ToString()`.
+fn bool_text(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
 }
 
-enum Flow<'c> {
-    Next,
+/// What a statement did.
+enum Flow<'a> {
+    Normal,
     Break,
-    Return(R<'c>),
+    Return(Rv<'a>),
 }
 
-pub(super) fn expression(expr: &Expr, context: &Context) -> Result<Value, EvalError> {
-    let mut frame = Frame {
+/// Evaluates `program` against `context`.
+pub(super) fn run(program: &Program, context: &Context) -> Result<Value, EvalError> {
+    let mut machine = Machine {
         context,
-        locals: Vec::new(),
+        locals: vec![Rv::Null; program.locals],
     };
-    Ok(frame.eval(expr)?.into_value())
-}
-
-pub(super) fn statements(
-    list: &[Stmt],
-    locals: usize,
-    context: &Context,
-) -> Result<Value, EvalError> {
-    let mut frame = Frame {
-        context,
-        locals: vec![None; locals],
-    };
-    match frame.run(list)? {
-        Flow::Return(value) => Ok(value.into_value()),
-        _ => Err(EvalError::NoReturn),
+    match &program.code {
+        Code::Expr(op) => Ok(machine.eval(op)?.into_value()),
+        Code::Block(steps) => match machine.steps(steps)? {
+            Flow::Return(value) => Ok(value.into_value()),
+            // Binding proved every path returns; kept as .NET would fail.
+            Flow::Normal | Flow::Break => Err(EvalError::NoReturn),
+        },
     }
 }
 
-fn text(r: &R<'_>) -> String {
-    match r {
-        R::V(value) => value.to_string(),
-        R::Guid(guid) => (*guid).to_owned(),
-        other => other.type_name().to_owned(),
-    }
+struct Machine<'a> {
+    context: &'a Context,
+    locals: Vec<Rv<'a>>,
 }
 
-impl<'c> Frame<'c> {
-    fn run(&mut self, list: &[Stmt]) -> Result<Flow<'c>, EvalError> {
-        for stmt in list {
-            match self.exec(stmt)? {
-                Flow::Next => {}
+fn null(what: &str) -> EvalError {
+    EvalError::NullReference(format!("{what} is null"))
+}
+
+impl<'a> Machine<'a> {
+    fn steps(&mut self, steps: &'a [Step]) -> Result<Flow<'a>, EvalError> {
+        for step in steps {
+            match self.step(step)? {
+                Flow::Normal => {}
                 other => return Ok(other),
             }
         }
-        Ok(Flow::Next)
+        Ok(Flow::Normal)
     }
 
-    fn exec(&mut self, stmt: &Stmt) -> Result<Flow<'c>, EvalError> {
-        match stmt {
-            Stmt::Var(slot, value) => {
-                let value = self.eval(value)?;
+    fn step(&mut self, step: &'a Step) -> Result<Flow<'a>, EvalError> {
+        match step {
+            Step::Let(slot, op) => {
+                let value = self.eval(op)?;
                 if let Some(local) = self.locals.get_mut(*slot) {
-                    *local = Some(value);
+                    *local = value;
                 }
-                Ok(Flow::Next)
+                Ok(Flow::Normal)
             }
-            Stmt::If(condition, then, otherwise) => {
+            Step::If(condition, then, otherwise) => {
                 if self.truth(condition)? {
-                    self.exec(then)
+                    self.step(then)
                 } else if let Some(otherwise) = otherwise {
-                    self.exec(otherwise)
+                    self.step(otherwise)
                 } else {
-                    Ok(Flow::Next)
+                    Ok(Flow::Normal)
                 }
             }
-            Stmt::Block(list) => self.run(list),
-            Stmt::Return(value) => Ok(Flow::Return(self.eval(value)?)),
-            Stmt::Break => Ok(Flow::Break),
-            Stmt::Switch(subject, sections) => {
-                let subject = self.eval(subject)?.into_value();
-                let chosen = sections
+            Step::Block(steps) => self.steps(steps),
+            Step::Return(op) => Ok(Flow::Return(self.eval(op)?)),
+            Step::Break => Ok(Flow::Break),
+            Step::Switch {
+                subject,
+                cases,
+                default,
+                sections,
+            } => {
+                let subject = self.eval(subject)?;
+                let matched = cases
                     .iter()
-                    .find(|(labels, _, _)| labels.contains(&subject))
-                    .or_else(|| sections.iter().find(|(_, is_default, _)| *is_default));
-                match chosen {
-                    Some((_, _, body)) => match self.run(body)? {
-                        Flow::Break | Flow::Next => Ok(Flow::Next),
+                    .find(|(constant, _)| match (constant, &subject) {
+                        (Constant::Int(c), Rv::Int(n)) => c == n,
+                        (Constant::Str(c), Rv::Str(s)) => c == s,
+                        (Constant::Null, Rv::Null) => true,
+                        _ => false,
+                    });
+                let section = matched.map(|(_, index)| *index).or(*default);
+                match section.and_then(|index| sections.get(index)) {
+                    Some(steps) => match self.steps(steps)? {
+                        // `break` ends the switch, not the block around it.
+                        Flow::Break | Flow::Normal => Ok(Flow::Normal),
                         returned => Ok(returned),
                     },
-                    None => Ok(Flow::Next),
+                    None => Ok(Flow::Normal),
                 }
             }
         }
     }
 
-    fn truth(&mut self, expr: &Expr) -> Result<bool, EvalError> {
-        match self.eval(expr)? {
-            R::V(Value::Bool(b)) => Ok(b),
+    fn truth(&mut self, op: &'a Op) -> Result<bool, EvalError> {
+        match self.eval(op)? {
+            Rv::Bool(b) => Ok(b),
             other => Err(EvalError::InvalidCast {
-                from: other.into_value().type_name(),
-                to: "bool",
+                from: other.net_type(),
+                to: "System.Boolean",
             }),
         }
     }
 
-    fn eval(&mut self, expr: &Expr) -> Result<R<'c>, EvalError> {
+    fn int(&mut self, op: &'a Op) -> Result<i64, EvalError> {
+        match self.eval(op)? {
+            Rv::Int(n) => Ok(n),
+            Rv::Null => Err(null("an int operand")),
+            other => Err(EvalError::InvalidCast {
+                from: other.net_type(),
+                to: "System.Int32",
+            }),
+        }
+    }
+
+    /// A string argument: `null` is `ArgumentNullException`.
+    fn string_argument(
+        &mut self,
+        op: &'a Op,
+        parameter: &'static str,
+    ) -> Result<Cow<'a, str>, EvalError> {
+        match self.eval(op)? {
+            Rv::Null => Err(EvalError::ArgumentNull(parameter)),
+            other => Ok(other.into_text()),
+        }
+    }
+
+    fn response(&self) -> Result<&'a Response, EvalError> {
+        self.context
+            .response
+            .as_ref()
+            .ok_or_else(|| null("context.Response"))
+    }
+
+    fn headers(&self, of: HeadersOf) -> Result<&'a Headers, EvalError> {
+        match of {
+            HeadersOf::Request => Ok(&self.context.request.headers),
+            HeadersOf::Response => Ok(&self.response()?.headers),
+        }
+    }
+
+    fn url(&self, of: UrlOf) -> &'a Url {
+        match of {
+            UrlOf::Url => &self.context.request.url,
+            UrlOf::OriginalUrl => &self.context.request.original_url,
+        }
+    }
+
+    fn field(&self, field: Field) -> Result<Rv<'a>, EvalError> {
         let context = self.context;
-        Ok(match expr {
-            Expr::Literal(value) => R::V(value.clone()),
-            Expr::Context => R::Context,
-            Expr::Formatting => R::Formatting,
-            Expr::Local(slot) => self
-                .locals
-                .get(*slot)
-                .cloned()
-                .flatten()
-                .ok_or(EvalError::NoReturn)?,
-            Expr::Get(of, prop) => {
-                let of = self.eval(of)?;
-                get(context, of, *prop)?
-            }
-            Expr::Call(of, method, arguments) => {
-                let of = self.eval(of)?;
-                let arguments = arguments
+        let text = |s: &'a String| Rv::Str(Cow::Borrowed(s.as_str()));
+        let last_error = || {
+            context
+                .last_error
+                .as_ref()
+                .ok_or_else(|| null("context.LastError"))
+        };
+        let subscription = || {
+            context
+                .subscription
+                .as_ref()
+                .ok_or_else(|| null("context.Subscription"))
+        };
+        let api = || context.api.as_ref().ok_or_else(|| null("context.Api"));
+        let operation = || {
+            context
+                .operation
+                .as_ref()
+                .ok_or_else(|| null("context.Operation"))
+        };
+        Ok(match field {
+            Field::RequestId => text(&context.request_id),
+            Field::RequestMethod => text(&context.request.method),
+            Field::RequestIpAddress => text(&context.request.ip_address),
+            Field::UrlScheme(of) => text(&self.url(of).scheme),
+            Field::UrlHost(of) => text(&self.url(of).host),
+            Field::UrlPort(of) => Rv::Int(i64::from(self.url(of).port)),
+            Field::UrlPath(of) => text(&self.url(of).path),
+            Field::ResponseStatusCode => Rv::Int(i64::from(self.response()?.status_code)),
+            Field::ResponseStatusReason => text(&self.response()?.status_reason),
+            Field::LastErrorSource => text(&last_error()?.source),
+            Field::LastErrorReason => text(&last_error()?.reason),
+            Field::LastErrorMessage => text(&last_error()?.message),
+            Field::LastErrorScope => text(&last_error()?.scope),
+            Field::LastErrorSection => text(&last_error()?.section),
+            Field::LastErrorPath => text(&last_error()?.path),
+            Field::LastErrorPolicyId => text(&last_error()?.policy_id),
+            Field::SubscriptionId => text(&subscription()?.id),
+            Field::SubscriptionName => text(&subscription()?.name),
+            Field::SubscriptionKey => text(&subscription()?.key),
+            Field::DeploymentRegion => text(&context.deployment.region),
+            Field::DeploymentServiceName => text(&context.deployment.service_name),
+            Field::ApiId => text(&api()?.id),
+            Field::ApiName => text(&api()?.name),
+            Field::ApiPath => text(&api()?.path),
+            Field::OperationId => text(&operation()?.id),
+            Field::OperationName => text(&operation()?.name),
+            Field::OperationMethod => text(&operation()?.method),
+            Field::OperationUrlTemplate => text(&operation()?.url_template),
+        })
+    }
+
+    fn is_null(&self, nullable: Nullable) -> bool {
+        let context = self.context;
+        match nullable {
+            Nullable::Response => context.response.is_none(),
+            Nullable::LastError => context.last_error.is_none(),
+            Nullable::Subscription => context.subscription.is_none(),
+            Nullable::Api => context.api.is_none(),
+            Nullable::Operation => context.operation.is_none(),
+        }
+    }
+
+    fn variable(&mut self, name: &'a Op) -> Result<Option<&'a Value>, EvalError> {
+        let name = self.string_argument(name, "key")?;
+        Ok(self.context.variables.get(name.as_ref()))
+    }
+
+    fn eval(&mut self, op: &'a Op) -> Result<Rv<'a>, EvalError> {
+        Ok(match op {
+            Op::Null => Rv::Null,
+            Op::Bool(b) => Rv::Bool(*b),
+            Op::Int(n) => Rv::Int(*n),
+            Op::Str(s) => Rv::Str(Cow::Borrowed(s)),
+            Op::Local(slot) => self.locals.get(*slot).cloned().unwrap_or(Rv::Null),
+            Op::Field(field) => self.field(*field)?,
+            Op::IsNull(nullable) => Rv::Bool(self.is_null(*nullable)),
+            Op::HeaderValue { of, name, default } => {
+                let headers = self.headers(*of)?;
+                let name = self.string_argument(name, "headerName")?;
+                // Not `Headers::values`: its items borrow the name too.
+                let mut values = headers
+                    .0
                     .iter()
-                    .map(|a| self.eval(a))
-                    .collect::<Result<Vec<_>, _>>()?;
-                call(of, *method, arguments)?
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
+                    .map(|(_, v)| v.as_str());
+                match (values.next(), values.next()) {
+                    (None, _) => self.eval(default)?,
+                    (Some(only), None) => Rv::Str(Cow::Borrowed(only)),
+                    (Some(first), Some(second)) => {
+                        let mut joined = format!("{first},{second}");
+                        for value in values {
+                            joined.push(',');
+                            joined.push_str(value);
+                        }
+                        Rv::Str(Cow::Owned(joined))
+                    }
+                }
             }
-            Expr::Index(of, index) => {
-                let R::Variables(variables) = self.eval(of)? else {
-                    return Err(EvalError::NullReference("Variables".to_owned()));
+            Op::HeaderContains { of, name } => {
+                let headers = self.headers(*of)?;
+                let name = self.string_argument(name, "key")?;
+                Rv::Bool(headers.contains(&name))
+            }
+            Op::VariableContains(name) => Rv::Bool(self.variable(name)?.is_some()),
+            Op::Variable(name) => {
+                let key = self.string_argument(name, "key")?;
+                match self.context.variables.get(key.as_ref()) {
+                    Some(value) => Rv::borrowed(value),
+                    None => return Err(EvalError::KeyNotFound(key.into_owned())),
+                }
+            }
+            Op::VariableOrDefault {
+                name,
+                default,
+                cast,
+            } => match self.variable(name)? {
+                Some(value) => match cast {
+                    Some(to) => unbox(Rv::borrowed(value), *to)?,
+                    None => Rv::borrowed(value),
+                },
+                None => match (default, cast) {
+                    (Some(default), _) => self.eval(default)?,
+                    // default(T).
+                    (None, Some(CastTo::Int)) => Rv::Int(0),
+                    (None, Some(CastTo::Bool)) => Rv::Bool(false),
+                    (None, _) => Rv::Null,
+                },
+            },
+            Op::StrMethod(method, target, argument) => {
+                let target = match self.eval(target)? {
+                    Rv::Str(s) => s,
+                    Rv::Null => {
+                        return Err(null(&format!(
+                            "the string whose `{}` is called",
+                            method.name()
+                        )));
+                    }
+                    other => Cow::Owned(other.text().into_owned()),
                 };
-                let name = text(&self.eval(index)?);
-                R::V(
-                    variables
-                        .get(&name)
-                        .cloned()
-                        .ok_or(EvalError::KeyNotFound(name))?,
-                )
-            }
-            Expr::IsMatch(input, regex) => {
-                let input = self.eval(input)?;
-                if input.is_null() {
-                    return Err(EvalError::NullReference("Regex.IsMatch input".to_owned()));
+                let argument = match argument {
+                    Some(argument) => Some(self.string_argument(argument, "value")?),
+                    None => None,
+                };
+                let argument = argument.as_deref().unwrap_or("");
+                match method {
+                    // Ordinal: the policies compare ASCII reason codes and
+                    // paths, where the culture-sensitive default agrees.
+                    StrMethod::StartsWith => Rv::Bool(target.starts_with(argument)),
+                    StrMethod::EndsWith => Rv::Bool(target.ends_with(argument)),
+                    StrMethod::Contains => Rv::Bool(target.contains(argument)),
+                    StrMethod::ToLower => Rv::Str(Cow::Owned(target.to_lowercase())),
+                    StrMethod::ToUpper => Rv::Str(Cow::Owned(target.to_uppercase())),
+                    StrMethod::Trim => Rv::Str(match target {
+                        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+                        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+                    }),
                 }
-                R::V(Value::Bool(regex.is_match(&text(&input))))
             }
-            Expr::NewJObject(properties) => {
-                let mut object = serde_json::Map::new();
-                for property in properties {
-                    if let R::Property(name, value) = self.eval(property)? {
-                        object.insert(name, json(value));
-                    }
+            Op::Length(target) => match self.eval(target)? {
+                // .NET counts UTF-16 code units.
+                Rv::Str(s) => Rv::Int(s.encode_utf16().count() as i64),
+                Rv::Null => return Err(null("the string whose `Length` is read")),
+                other => Rv::Int(other.text().encode_utf16().count() as i64),
+            },
+            Op::ToString(target) => match self.eval(target)? {
+                Rv::Null => return Err(null("the value whose `ToString` is called")),
+                other => Rv::Str(other.into_text()),
+            },
+            Op::JsonToString { target, indented } => match self.eval(target)? {
+                Rv::Json(token) => Rv::Str(Cow::Owned(json::render(&token, *indented))),
+                Rv::Null => return Err(null("the JObject whose `ToString` is called")),
+                other => Rv::Str(other.into_text()),
+            },
+            Op::Equals(target, other) => {
+                let target = self.eval(target)?;
+                if let Rv::Null = target {
+                    return Err(null("the value whose `Equals` is called"));
                 }
-                R::V(Value::Json(serde_json::Value::Object(object)))
+                let other = self.eval(other)?;
+                Rv::Bool(equal(&target, &other))
             }
-            Expr::NewJProperty(name, value) => {
-                let name = text(&self.eval(name)?);
-                R::Property(name, self.eval(value)?.into_value())
+            Op::Equal {
+                left,
+                right,
+                negate,
+            } => {
+                let left = self.eval(left)?;
+                let right = self.eval(right)?;
+                Rv::Bool(equal(&left, &right) != *negate)
             }
-            Expr::Cast(target, operand) => {
-                let value = self.eval(operand)?.into_value();
-                R::V(match (target, value) {
-                    (CastTo::Int, Value::Int(n)) => Value::Int(n),
-                    (CastTo::Str, Value::String(s)) => Value::String(s),
-                    (CastTo::Str, Value::Null) => Value::Null,
-                    (CastTo::Bool, Value::Bool(b)) => Value::Bool(b),
-                    (CastTo::Int | CastTo::Bool, Value::Null) => {
-                        return Err(EvalError::NullReference(
-                            "a cast of null to a value type".to_owned(),
-                        ));
-                    }
-                    (target, other) => {
-                        return Err(EvalError::InvalidCast {
-                            from: other.type_name(),
-                            to: match target {
-                                CastTo::Int => "int",
-                                CastTo::Str => "string",
-                                CastTo::Bool => "bool",
-                            },
-                        });
-                    }
+            Op::Concat(left, right) => {
+                let left = self.eval(left)?;
+                let right = self.eval(right)?;
+                let (left, right) = (left.text(), right.text());
+                let mut joined = String::with_capacity(left.len() + right.len());
+                joined.push_str(&left);
+                joined.push_str(&right);
+                Rv::Str(Cow::Owned(joined))
+            }
+            Op::Arith(arith, left, right) => {
+                let (a, b) = (self.int(left)?, self.int(right)?);
+                let result = match arith {
+                    Arith::Add => a.checked_add(b),
+                    Arith::Sub => a.checked_sub(b),
+                    Arith::Mul => a.checked_mul(b),
+                    Arith::Div | Arith::Rem if b == 0 => return Err(EvalError::DivideByZero),
+                    Arith::Div => a.checked_div(b),
+                    Arith::Rem => a.checked_rem(b),
+                };
+                Rv::Int(result.ok_or(EvalError::Overflow)?)
+            }
+            Op::Negate(operand) => Rv::Int(
+                self.int(operand)?
+                    .checked_neg()
+                    .ok_or(EvalError::Overflow)?,
+            ),
+            Op::Compare(compare, left, right) => {
+                let (a, b) = (self.int(left)?, self.int(right)?);
+                Rv::Bool(match compare {
+                    Compare::Lt => a < b,
+                    Compare::Gt => a > b,
+                    Compare::Le => a <= b,
+                    Compare::Ge => a >= b,
                 })
             }
-            Expr::Not(operand) => R::V(Value::Bool(!self.truth(operand)?)),
-            Expr::Conditional(condition, then, otherwise) => {
+            Op::And(left, right) => Rv::Bool(self.truth(left)? && self.truth(right)?),
+            Op::Or(left, right) => Rv::Bool(self.truth(left)? || self.truth(right)?),
+            Op::Not(operand) => Rv::Bool(!self.truth(operand)?),
+            Op::Conditional(condition, when_true, when_false) => {
                 if self.truth(condition)? {
-                    self.eval(then)?
+                    self.eval(when_true)?
                 } else {
-                    self.eval(otherwise)?
+                    self.eval(when_false)?
                 }
             }
-            Expr::Binary(op, left, right) => match op {
-                BinOp::And => R::V(Value::Bool(self.truth(left)? && self.truth(right)?)),
-                BinOp::Or => R::V(Value::Bool(self.truth(left)? || self.truth(right)?)),
-                BinOp::Coalesce => {
-                    let left = self.eval(left)?;
-                    if left.is_null() {
-                        self.eval(right)?
-                    } else {
-                        left
-                    }
-                }
-                _ => {
-                    let left = self.eval(left)?;
-                    let right = self.eval(right)?;
-                    binary(*op, left, right)?
-                }
+            Op::Coalesce(left, right) => match self.eval(left)? {
+                Rv::Null => self.eval(right)?,
+                value => value,
             },
+            Op::Cast(to, operand) => {
+                let value = self.eval(operand)?;
+                unbox(value, *to)?
+            }
+            Op::IsMatch(input, regex) => {
+                let input = self.string_argument(input, "input")?;
+                Rv::Bool(regex.is_match(&input))
+            }
+            Op::NewJObject(properties) => {
+                let mut object = serde_json::Map::with_capacity(properties.len());
+                for (name, value) in properties {
+                    let name = self.string_argument(name, "name")?.into_owned();
+                    let value = self.eval(value)?.into_json();
+                    if object.contains_key(&name) {
+                        return Err(EvalError::Argument(format!(
+                            "Can not add property {name} to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object."
+                        )));
+                    }
+                    object.insert(name, value);
+                }
+                Rv::Json(Cow::Owned(Json::Object(object)))
+            }
         })
     }
 }
 
-fn json(value: Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(b),
-        Value::Int(n) => serde_json::Value::from(n),
-        Value::String(s) => serde_json::Value::String(s),
-        Value::Json(j) => j,
+/// `==` between values binding found comparable, and `Equals`.
+fn equal(a: &Rv<'_>, b: &Rv<'_>) -> bool {
+    match (a, b) {
+        (Rv::Null, Rv::Null) => true,
+        (Rv::Bool(x), Rv::Bool(y)) => x == y,
+        (Rv::Int(x), Rv::Int(y)) => x == y,
+        (Rv::Str(x), Rv::Str(y)) => x == y,
+        (Rv::Json(x), Rv::Json(y)) => x == y,
+        _ => false,
     }
 }
 
-fn binary<'c>(op: BinOp, left: R<'c>, right: R<'c>) -> Result<R<'c>, EvalError> {
-    let (left_null, right_null) = (left.is_null(), right.is_null());
-    Ok(R::V(match op {
-        BinOp::Eq | BinOp::Ne => {
-            let equal = match (&left, &right) {
-                _ if left_null || right_null => left_null == right_null,
-                (R::V(a), R::V(b)) => a == b,
-                (R::Guid(a), R::Guid(b)) => a == b,
-                (R::Guid(a), R::V(Value::String(b))) | (R::V(Value::String(b)), R::Guid(a)) => {
-                    a == b
-                }
-                // Two parts of the context: the same object.
-                _ => std::mem::discriminant(&left) == std::mem::discriminant(&right),
-            };
-            Value::Bool(equal == (op == BinOp::Eq))
-        }
-        BinOp::Add => match (left, right) {
-            (R::V(Value::Int(a)), R::V(Value::Int(b))) => {
-                Value::Int(a.checked_add(b).ok_or(EvalError::Overflow)?)
-            }
-            (a, b) => Value::String(text(&a) + &text(&b)),
-        },
-        BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
-            let (R::V(Value::Int(a)), R::V(Value::Int(b))) = (&left, &right) else {
-                return Err(EvalError::InvalidCast {
-                    from: left.into_value().type_name(),
-                    to: "int",
-                });
-            };
-            Value::Bool(match op {
-                BinOp::Lt => a < b,
-                BinOp::Gt => a > b,
-                BinOp::Le => a <= b,
-                _ => a >= b,
-            })
-        }
-        BinOp::And | BinOp::Or | BinOp::Coalesce => unreachable_binary()?,
-    }))
-}
-
-fn unreachable_binary() -> Result<Value, EvalError> {
-    Err(EvalError::NullReference(
-        "a short-circuit operator".to_owned(),
-    ))
-}
-
-fn get<'c>(context: &'c Context, of: R<'c>, prop: Prop) -> Result<R<'c>, EvalError> {
-    let s = |text: &'c str| R::V(Value::String(text.to_owned()));
-    Ok(match (of, prop) {
-        (R::Context, Prop::Request) => R::Request(&context.request),
-        (R::Context, Prop::Response) => context
-            .response
-            .as_ref()
-            .map_or(R::V(Value::Null), R::Response),
-        (R::Context, Prop::Variables) => R::Variables(&context.variables),
-        (R::Context, Prop::LastError) => context
-            .last_error
-            .as_ref()
-            .map_or(R::V(Value::Null), R::LastError),
-        (R::Context, Prop::RequestId) => R::Guid(&context.request_id),
-        (R::Context, Prop::Subscription) => context
-            .subscription
-            .as_ref()
-            .map_or(R::V(Value::Null), R::Subscription),
-        (R::Context, Prop::Deployment) => R::Deployment(&context.deployment),
-        (R::Context, Prop::Api) => context.api.as_ref().map_or(R::V(Value::Null), R::Api),
-        (R::Context, Prop::Operation) => context
-            .operation
-            .as_ref()
-            .map_or(R::V(Value::Null), R::Operation),
-        (R::Request(r), Prop::Headers) => R::Headers(&r.headers),
-        (R::Request(r), Prop::IpAddress) => s(&r.ip_address),
-        (R::Request(r), Prop::Method) => s(&r.method),
-        (R::Request(r), Prop::Url) => R::Url(&r.url),
-        (R::Request(r), Prop::OriginalUrl) => R::Url(&r.original_url),
-        (R::Url(u), Prop::Path) => s(&u.path),
-        (R::Url(u), Prop::Host) => s(&u.host),
-        (R::Url(u), Prop::Scheme) => s(&u.scheme),
-        (R::Url(u), Prop::Port) => R::V(Value::Int(i64::from(u.port))),
-        (R::Url(u), Prop::QueryString) => {
-            let pairs: Vec<String> = u.query.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            R::V(Value::String(if pairs.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", pairs.join("&"))
-            }))
-        }
-        (R::Response(r), Prop::StatusCode) => R::V(Value::Int(i64::from(r.status_code))),
-        (R::Response(r), Prop::StatusReason) => s(&r.status_reason),
-        (R::Response(r), Prop::Headers) => R::Headers(&r.headers),
-        (R::LastError(e), Prop::Source) => s(&e.source),
-        (R::LastError(e), Prop::Reason) => s(&e.reason),
-        (R::LastError(e), Prop::Message) => s(&e.message),
-        (R::LastError(e), Prop::Scope) => s(&e.scope),
-        (R::LastError(e), Prop::Section) => s(&e.section),
-        (R::LastError(e), Prop::Path) => s(&e.path),
-        (R::LastError(e), Prop::PolicyId) => s(&e.policy_id),
-        (R::Subscription(x), Prop::Id) => s(&x.id),
-        (R::Subscription(x), Prop::Name) => s(&x.name),
-        (R::Subscription(x), Prop::Key) => s(&x.key),
-        (R::Deployment(d), Prop::Region) => s(&d.region),
-        (R::Deployment(d), Prop::ServiceName) => s(&d.service_name),
-        (R::Api(a), Prop::Id) => s(&a.id),
-        (R::Api(a), Prop::Name) => s(&a.name),
-        (R::Api(a), Prop::Path) => s(&a.path),
-        (R::Operation(o), Prop::Id) => s(&o.id),
-        (R::Operation(o), Prop::Name) => s(&o.name),
-        (R::Operation(o), Prop::Method) => s(&o.method),
-        (R::Operation(o), Prop::UrlTemplate) => s(&o.url_template),
-        (R::V(Value::String(text)), Prop::Length) => R::V(Value::Int(text.chars().count() as i64)),
-        (R::V(Value::Null), prop) => return Err(EvalError::NullReference(format!("{prop:?}"))),
-        (other, prop) => {
-            return Err(EvalError::NullReference(format!(
-                "{prop:?} of {}",
-                other.type_name()
-            )));
-        }
-    })
-}
-
-fn call<'c>(of: R<'c>, method: Method, arguments: Vec<R<'c>>) -> Result<R<'c>, EvalError> {
-    if of.is_null() {
-        return Err(EvalError::NullReference(format!("{method:?}")));
+/// A cast from `object`: unboxing to `int`/`bool`, a reference cast to
+/// `string` (§10.3.7, §10.3.5).
+fn unbox(value: Rv<'_>, to: CastTo) -> Result<Rv<'_>, EvalError> {
+    match (to, value) {
+        (CastTo::Int, value @ Rv::Int(_))
+        | (CastTo::Bool, value @ Rv::Bool(_))
+        | (CastTo::Str, value @ (Rv::Str(_) | Rv::Null)) => Ok(value),
+        (CastTo::Int | CastTo::Bool, Rv::Null) => Err(null("the value unboxed")),
+        (to, value) => Err(EvalError::InvalidCast {
+            from: value.net_type(),
+            to: match to {
+                CastTo::Int => "System.Int32",
+                CastTo::Str => "System.String",
+                CastTo::Bool => "System.Boolean",
+            },
+        }),
     }
-    let argument = |i: usize| arguments.get(i).map(text).unwrap_or_default();
-    let string = |value: String| R::V(Value::String(value));
-    let boolean = |value: bool| R::V(Value::Bool(value));
-    Ok(match (&of, method) {
-        (R::Headers(headers), Method::GetValueOrDefault) => {
-            string(headers.get_value_or_default(&argument(0), &argument(1)))
-        }
-        (R::Headers(headers), Method::ContainsKey) => boolean(headers.contains(&argument(0))),
-        (R::Variables(variables), Method::ContainsKey) => {
-            boolean(variables.contains_key(&argument(0)))
-        }
-        (R::Variables(variables), Method::GetValueOrDefault) => match variables.get(&argument(0)) {
-            Some(value) => R::V(value.clone()),
-            None => arguments.get(1).cloned().unwrap_or(R::V(Value::Null)),
-        },
-        (R::V(Value::Json(json)), Method::ToString) => match arguments.first() {
-            Some(R::Formatting) => string(json.to_string()),
-            // Newtonsoft's default, Formatting.Indented, two spaces.
-            _ => string(serde_json::to_string_pretty(json).unwrap_or_default()),
-        },
-        (R::V(Value::String(s)), Method::StartsWith) => boolean(s.starts_with(&argument(0))),
-        (R::V(Value::String(s)), Method::EndsWith) => boolean(s.ends_with(&argument(0))),
-        (R::V(Value::String(s)), Method::Contains) => boolean(s.contains(&argument(0))),
-        (R::V(Value::String(s)), Method::Equals) => boolean(*s == argument(0)),
-        (R::V(Value::String(s)), Method::ToLower) => string(s.to_lowercase()),
-        (R::V(Value::String(s)), Method::ToUpper) => string(s.to_uppercase()),
-        (R::V(Value::String(s)), Method::Trim) => string(s.trim().to_owned()),
-        (_, Method::ToString) => string(text(&of)),
-        (other, method) => {
-            return Err(EvalError::NullReference(format!(
-                "{method:?} of {}",
-                other.type_name()
-            )));
-        }
-    })
 }

@@ -1,67 +1,49 @@
-//! Recursive descent over the C# grammar (ECMA-334 §12 expressions, §13
-//! statements), for the subset policy expressions use. Each expression is
-//! typed as it is parsed, so an unknown member, method or type is refused
-//! here, with its offset, and never at run time.
+//! Recursive descent over the C# grammar (ECMA-334 §12 expressions, by
+//! precedence climbing; §13 statements) for the subset policy expressions
+//! use. It only builds the syntax tree; names, members and types are the
+//! binder's. C# it recognises but does not support (lambdas, assignments,
+//! loops, `is`, `&`, ...) is refused here, by name.
 
-use super::lexer::{Kind, Token, tokens};
-use super::syntax::{BinOp, CastTo, Expr, Stmt, Ty, method, property};
-use super::{Unsupported, Value};
+use super::Unsupported;
+use super::lexer::{Tok, Token, tokenize};
+use super::syntax::{
+    BinaryOp, Body, Expr, ExprKind, Label, Literal, Stmt, StmtKind, SwitchSection, TypeName,
+    UnaryOp,
+};
 
-/// A parsed body: one expression, or statements.
-#[derive(Debug)]
-pub(super) enum Body {
-    Expression(Expr),
-    Statements(Vec<Stmt>, usize),
-}
-
-/// Parses the policy value `text` (`@(...)` or `@{...}`).
+/// Parses a policy value: `@( expression )` or `@{ statements }`, with
+/// whitespace around it.
 pub(super) fn parse(text: &str) -> Result<Body, Unsupported> {
-    let start = text.len() - text.trim_start().len();
-    let trimmed = text.trim();
-    let (inner, statements) =
-        if let Some(inner) = trimmed.strip_prefix("@(").and_then(|t| t.strip_suffix(')')) {
-            (inner, false)
-        } else if let Some(inner) = trimmed.strip_prefix("@{").and_then(|t| t.strip_suffix('}')) {
-            (inner, true)
-        } else {
-            return Err(Unsupported {
-                offset: start,
-                construct: "an expression must be @( ... ) or @{ ... }".to_owned(),
-            });
-        };
-    let base = start + 2;
-    let shifted = |mut e: Unsupported| {
-        e.offset += base;
-        e
-    };
+    let at = text.len() - text.trim_start().len();
+    let rest = &text[at..];
+    if !(rest.starts_with("@(") || rest.starts_with("@{")) {
+        return Err(refuse(at, "an expression must be `@( ... )` or `@{ ... }`"));
+    }
+    // The `@` is the policy's marker, not C#: lexing starts after it.
     let mut parser = Parser {
-        tokens: tokens(inner).map_err(shifted)?,
-        next: 0,
-        locals: Vec::new(),
+        tokens: tokenize(text, at + 1)?,
+        text,
+        pos: 0,
     };
-    let body = if statements {
-        let mut list = Vec::new();
-        while !parser.at_end() {
-            list.push(parser.statement().map_err(shifted)?);
-        }
-        Body::Statements(list, parser.locals.len())
+    let body = if parser.is("(") {
+        parser.bump();
+        let expr = parser.expression()?;
+        parser.expect(")")?;
+        Body::Expr(expr)
     } else {
-        let (expr, _) = parser.expression().map_err(shifted)?;
-        if !parser.at_end() {
-            return Err(shifted(parser.unexpected()));
+        parser.expect("{")?;
+        let mut statements = Vec::new();
+        while !parser.is("}") {
+            statements.push(parser.statement()?);
         }
-        Body::Expression(expr)
+        let close = parser.bump().start;
+        Body::Block(statements, close)
     };
+    if !parser.at_eof() {
+        return Err(parser.unexpected());
+    }
     Ok(body)
 }
-
-struct Parser {
-    tokens: Vec<Token>,
-    next: usize,
-    locals: Vec<(String, Ty)>,
-}
-
-type Typed = (Expr, Ty);
 
 fn refuse(offset: usize, construct: impl Into<String>) -> Unsupported {
     Unsupported {
@@ -70,29 +52,100 @@ fn refuse(offset: usize, construct: impl Into<String>) -> Unsupported {
     }
 }
 
-impl Parser {
-    fn peek(&self) -> &Token {
-        &self.tokens[self.next.min(self.tokens.len() - 1)]
+/// C#'s predefined types (§8.2.1): `(int)x` is always a cast.
+const PREDEFINED_TYPES: &[&str] = &[
+    "bool", "byte", "char", "decimal", "double", "float", "int", "long", "object", "sbyte",
+    "short", "string", "uint", "ulong", "ushort",
+];
+
+/// Statements the subset does not have, refused by name.
+const UNSUPPORTED_STATEMENTS: &[&str] = &[
+    "for",
+    "foreach",
+    "while",
+    "do",
+    "try",
+    "throw",
+    "goto",
+    "continue",
+    "using",
+    "lock",
+    "checked",
+    "unchecked",
+    "fixed",
+    "unsafe",
+    "const",
+];
+
+/// Tokens after which `name<...>` is a generic name (§6.2.5).
+const AFTER_TYPE_ARGUMENTS: &[&str] = &[
+    "(", ")", "]", "}", ":", ";", ",", ".", "?", "==", "!=", "|", "^", "&&", "||", "&", "[",
+];
+
+/// The binary operators by precedence level, lowest first (§12.4.2); `??`
+/// and `?:` are above them, right-associative.
+const LEVELS: &[&[(&str, BinaryOp)]] = &[
+    &[("||", BinaryOp::Or)],
+    &[("&&", BinaryOp::And)],
+    &[("==", BinaryOp::Eq), ("!=", BinaryOp::Ne)],
+    &[
+        ("<", BinaryOp::Lt),
+        (">", BinaryOp::Gt),
+        ("<=", BinaryOp::Le),
+        (">=", BinaryOp::Ge),
+    ],
+    &[("+", BinaryOp::Add), ("-", BinaryOp::Sub)],
+    &[
+        ("*", BinaryOp::Mul),
+        ("/", BinaryOp::Div),
+        ("%", BinaryOp::Rem),
+    ],
+];
+
+struct Parser<'t> {
+    tokens: Vec<Token>,
+    text: &'t str,
+    pos: usize,
+}
+
+type Parsed<T> = Result<T, Unsupported>;
+
+impl Parser<'_> {
+    fn token(&self, ahead: usize) -> &Token {
+        let last = self.tokens.len() - 1;
+        &self.tokens[(self.pos + ahead).min(last)]
     }
 
-    fn at_end(&self) -> bool {
-        self.peek().kind == Kind::End
+    fn peek(&self) -> &Tok {
+        &self.token(0).tok
+    }
+
+    fn offset(&self) -> usize {
+        self.token(0).start
+    }
+
+    fn at_eof(&self) -> bool {
+        *self.peek() == Tok::Eof
     }
 
     fn bump(&mut self) -> Token {
-        let token = self.peek().clone();
-        if self.next < self.tokens.len() - 1 {
-            self.next += 1;
+        let token = self.token(0).clone();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
         }
         token
     }
 
     fn is(&self, punct: &str) -> bool {
-        matches!(&self.peek().kind, Kind::Punct(p) if *p == punct)
+        self.is_at(0, punct)
     }
 
-    fn is_word(&self, word: &str) -> bool {
-        matches!(&self.peek().kind, Kind::Identifier(w) if w == word)
+    fn is_at(&self, ahead: usize, punct: &str) -> bool {
+        matches!(&self.token(ahead).tok, Tok::Punct(p) if *p == punct)
+    }
+
+    fn is_keyword(&self, keyword: &str) -> bool {
+        matches!(self.peek(), Tok::Keyword(k) if *k == keyword)
     }
 
     fn eat(&mut self, punct: &str) -> bool {
@@ -103,543 +156,623 @@ impl Parser {
         found
     }
 
-    fn expect(&mut self, punct: &str) -> Result<(), Unsupported> {
-        if self.eat(punct) {
-            Ok(())
+    fn expect(&mut self, punct: &str) -> Parsed<Token> {
+        if self.is(punct) {
+            Ok(self.bump())
         } else {
-            Err(self.unexpected_wanting(punct))
+            let mut error = self.unexpected();
+            if self.at_eof() {
+                error.construct = format!("the expression ends where `{punct}` was expected");
+            } else if error.construct.starts_with("unexpected") {
+                // A plain stray token: say what was wanted. A named
+                // construct (`=>`, `is`) keeps its own message.
+                error.construct = format!("{} (expected `{punct}`)", error.construct);
+            }
+            Err(error)
         }
     }
 
+    /// The refusal for the current token, naming what it is.
     fn unexpected(&self) -> Unsupported {
-        let token = self.peek();
-        let what = match &token.kind {
-            Kind::Identifier(w) => format!("`{w}`"),
-            Kind::Int(n) => format!("`{n}`"),
-            Kind::Str(s) => format!("{s:?}"),
-            Kind::Punct(p) => format!("`{p}`"),
-            Kind::End => "the end".to_owned(),
+        let token = self.token(0);
+        let text = &self.text[token.start..token.end];
+        let construct = match &token.tok {
+            Tok::Eof => "the expression ends too early".to_owned(),
+            Tok::Punct("=>") => "lambda expressions (`=>`) are not supported".to_owned(),
+            Tok::Punct("=") => "assignments are not supported".to_owned(),
+            Tok::Punct(
+                p @ ("+=" | "-=" | "*=" | "/=" | "%=" | "&=" | "|=" | "^=" | "<<=" | "??="),
+            ) => format!("the compound assignment `{p}` is not supported"),
+            Tok::Punct(p @ ("?." | "&" | "|" | "^" | "~" | "++" | "--" | "<<" | "->" | "::")) => {
+                format!("the operator `{p}` is not supported")
+            }
+            Tok::Keyword(k) => format!("the keyword `{k}` is not supported here"),
+            _ => format!("unexpected token `{text}`"),
         };
-        refuse(token.at, format!("unexpected {what}"))
+        refuse(token.start, construct)
     }
 
-    fn unexpected_wanting(&self, wanted: &str) -> Unsupported {
-        let mut error = self.unexpected();
-        error.construct = format!("{} where `{wanted}` was expected", error.construct);
-        error
-    }
-
-    fn identifier(&mut self) -> Result<(String, usize), Unsupported> {
-        match self.bump() {
-            Token {
-                kind: Kind::Identifier(name),
-                at,
-            } => Ok((name, at)),
-            other => {
-                self.next -= 1;
-                let _ = other;
-                Err(self.unexpected_wanting("a name"))
+    fn identifier(&mut self) -> Parsed<(String, usize)> {
+        match self.peek().clone() {
+            Tok::Ident(name) => Ok((name, self.bump().start)),
+            _ => {
+                let mut error = self.unexpected();
+                if error.construct.starts_with("unexpected") {
+                    error.construct = format!("{} (expected a name)", error.construct);
+                }
+                Err(error)
             }
         }
     }
 
     // Statements (§13).
 
-    fn statement(&mut self) -> Result<Stmt, Unsupported> {
-        let at = self.peek().at;
-        if self.eat("{") {
-            let mut list = Vec::new();
-            while !self.eat("}") {
-                if self.at_end() {
-                    return Err(self.unexpected_wanting("}"));
-                }
-                list.push(self.statement()?);
-            }
-            return Ok(Stmt::Block(list));
-        }
-        let Kind::Identifier(word) = self.peek().kind.clone() else {
-            return Err(refuse(
-                at,
-                "an expression statement is not supported (only var, if, switch, return)",
-            ));
-        };
-        match word.as_str() {
-            "var" | "string" | "int" | "bool" => {
+    fn statement(&mut self) -> Parsed<Stmt> {
+        let offset = self.offset();
+        let kind = match self.peek().clone() {
+            Tok::Punct("{") => StmtKind::Block(self.block()?),
+            Tok::Punct(";") => {
                 self.bump();
-                let (name, name_at) = self.identifier()?;
-                if self.locals.iter().any(|(n, _)| n == &name) {
-                    return Err(refuse(name_at, format!("a second local named `{name}`")));
-                }
-                self.expect("=")?;
-                let (value, ty) = self.expression()?;
-                self.expect(";")?;
-                self.locals.push((name, ty));
-                Ok(Stmt::Var(self.locals.len() - 1, value))
+                StmtKind::Empty
             }
-            "if" => {
+            Tok::Keyword("var") => {
                 self.bump();
-                self.expect("(")?;
-                let condition = self.condition()?;
-                self.expect(")")?;
-                let then = Box::new(self.statement()?);
-                let otherwise = if self.is_word("else") {
-                    self.bump();
-                    Some(Box::new(self.statement()?))
-                } else {
+                self.local(None)?
+            }
+            Tok::Keyword("if") => self.if_statement()?,
+            Tok::Keyword("return") => {
+                self.bump();
+                let value = if self.is(";") {
                     None
+                } else {
+                    Some(self.expression()?)
                 };
-                Ok(Stmt::If(condition, then, otherwise))
-            }
-            "return" => {
-                self.bump();
-                let (value, _) = self.expression()?;
                 self.expect(";")?;
-                Ok(Stmt::Return(value))
+                StmtKind::Return(value)
             }
-            "break" => {
+            Tok::Keyword("break") => {
                 self.bump();
                 self.expect(";")?;
-                Ok(Stmt::Break)
+                StmtKind::Break
             }
-            "switch" => self.switch(),
-            _ => Err(refuse(
-                at,
-                format!("the statement starting with `{word}` is not supported"),
-            )),
+            Tok::Keyword("switch") => self.switch()?,
+            Tok::Keyword(k) if UNSUPPORTED_STATEMENTS.contains(&k) => {
+                return Err(refuse(
+                    offset,
+                    format!("the `{k}` statement is not supported"),
+                ));
+            }
+            Tok::Keyword("else") => return Err(refuse(offset, "`else` without `if`")),
+            Tok::Keyword("case" | "default") => {
+                return Err(refuse(offset, "a `case` label outside a switch"));
+            }
+            Tok::Ident(name) if name == "yield" => {
+                return Err(refuse(offset, "the `yield` statement is not supported"));
+            }
+            _ => match self.declaration_type() {
+                Some(ty) => self.local(Some(ty))?,
+                None => return Err(self.expression_statement()),
+            },
+        };
+        Ok(Stmt { kind, offset })
+    }
+
+    fn block(&mut self) -> Parsed<Vec<Stmt>> {
+        self.expect("{")?;
+        let mut statements = Vec::new();
+        while !self.eat("}") {
+            if self.at_eof() {
+                return Err(refuse(self.offset(), "a block without its closing `}`"));
+            }
+            statements.push(self.statement()?);
+        }
+        Ok(statements)
+    }
+
+    /// `T name` starting a local declaration (§13.6.2): a type, then a name.
+    fn declaration_type(&mut self) -> Option<TypeName> {
+        let start = self.pos;
+        if let Some(ty) = self.type_name().ok()
+            && matches!(self.peek(), Tok::Ident(_))
+        {
+            return Some(ty);
+        }
+        self.pos = start;
+        None
+    }
+
+    /// After `var` or the type: `name = init;`.
+    fn local(&mut self, ty: Option<TypeName>) -> Parsed<StmtKind> {
+        let (name, name_offset) = self.identifier()?;
+        if !self.is("=") {
+            return Err(refuse(
+                self.offset(),
+                format!("the local `{name}` must be initialised where it is declared"),
+            ));
+        }
+        self.bump();
+        let init = self.expression()?;
+        if self.is(",") {
+            return Err(refuse(
+                self.offset(),
+                "declaring several locals in one statement is not supported",
+            ));
+        }
+        self.expect(";")?;
+        Ok(StmtKind::Local {
+            ty,
+            name,
+            name_offset,
+            init,
+        })
+    }
+
+    /// A statement that is an expression: not in the subset. The message
+    /// says which kind it was.
+    fn expression_statement(&mut self) -> Unsupported {
+        let offset = self.offset();
+        match self.expression() {
+            Err(error) => error,
+            Ok(_) if self.is("=") => refuse(self.offset(), "assignments are not supported"),
+            Ok(_) => match self.unexpected() {
+                error if error.construct.starts_with("unexpected") => refuse(
+                    offset,
+                    "expression statements (calls, assignments) are not supported",
+                ),
+                error => error,
+            },
         }
     }
 
-    fn switch(&mut self) -> Result<Stmt, Unsupported> {
+    /// The body of `if`/`else`: C# does not allow a declaration there.
+    fn embedded_statement(&mut self) -> Parsed<Stmt> {
+        let statement = self.statement()?;
+        if let StmtKind::Local { .. } = statement.kind {
+            return Err(refuse(
+                statement.offset,
+                "a declaration cannot be the body of `if` or `else`: put it in a block",
+            ));
+        }
+        Ok(statement)
+    }
+
+    fn if_statement(&mut self) -> Parsed<StmtKind> {
         self.bump();
         self.expect("(")?;
-        let (subject, _) = self.expression()?;
+        let condition = self.expression()?;
+        self.expect(")")?;
+        let then = Box::new(self.embedded_statement()?);
+        let otherwise = if self.is_keyword("else") {
+            self.bump();
+            Some(Box::new(self.embedded_statement()?))
+        } else {
+            None
+        };
+        Ok(StmtKind::If {
+            condition,
+            then,
+            otherwise,
+        })
+    }
+
+    fn switch(&mut self) -> Parsed<StmtKind> {
+        self.bump();
+        self.expect("(")?;
+        let subject = self.expression()?;
         self.expect(")")?;
         self.expect("{")?;
         let mut sections = Vec::new();
         while !self.eat("}") {
+            let offset = self.offset();
             let mut labels = Vec::new();
-            let mut is_default = false;
             loop {
-                if self.is_word("case") {
+                if self.is_keyword("case") {
                     self.bump();
-                    let at = self.peek().at;
-                    let label = match self.bump().kind {
-                        Kind::Int(n) => Value::Int(n),
-                        Kind::Str(s) => Value::String(s),
-                        _ => {
-                            return Err(refuse(
-                                at,
-                                "a case label other than an int or string constant",
-                            ));
-                        }
-                    };
+                    let constant = self.expression()?;
+                    if matches!(self.peek(), Tok::Ident(w) if w == "when") {
+                        return Err(refuse(
+                            self.offset(),
+                            "case guards (`when`) are not supported",
+                        ));
+                    }
                     self.expect(":")?;
-                    labels.push(label);
-                } else if self.is_word("default") {
-                    self.bump();
+                    labels.push(Label::Case(constant));
+                } else if self.is_keyword("default") {
+                    let at = self.bump().start;
                     self.expect(":")?;
-                    is_default = true;
+                    labels.push(Label::Default(at));
                 } else {
                     break;
                 }
             }
-            if labels.is_empty() && !is_default {
-                return Err(self.unexpected_wanting("case"));
+            if labels.is_empty() {
+                let mut error = self.unexpected();
+                if error.construct.starts_with("unexpected") {
+                    error.construct =
+                        format!("{} (expected `case`, `default` or `}}`)", error.construct);
+                }
+                return Err(error);
             }
             let mut body = Vec::new();
-            while !self.is_word("case") && !self.is_word("default") && !self.is("}") {
-                if self.at_end() {
-                    return Err(self.unexpected_wanting("}"));
+            while !(self.is_keyword("case") || self.is_keyword("default") || self.is("}")) {
+                if self.at_eof() {
+                    return Err(refuse(self.offset(), "a switch without its closing `}`"));
                 }
                 body.push(self.statement()?);
             }
-            sections.push((labels, is_default, body));
+            sections.push(SwitchSection {
+                labels,
+                body,
+                offset,
+            });
         }
-        Ok(Stmt::Switch(subject, sections))
+        Ok(StmtKind::Switch { subject, sections })
+    }
+
+    // Types (§8).
+
+    /// A type: a predefined type or a dotted name, with type arguments,
+    /// `?` and `[]`. Only the text is kept; the binder decides.
+    fn type_name(&mut self) -> Parsed<TypeName> {
+        let offset = self.offset();
+        let mut text = match self.peek().clone() {
+            Tok::Keyword(k) if PREDEFINED_TYPES.contains(&k) => {
+                self.bump();
+                k.to_owned()
+            }
+            Tok::Ident(_) => {
+                let (mut text, _) = self.identifier()?;
+                while self.is(".") && matches!(self.token(1).tok, Tok::Ident(_)) {
+                    self.bump();
+                    text.push('.');
+                    text.push_str(&self.identifier()?.0);
+                }
+                text
+            }
+            _ => return Err(self.unexpected()),
+        };
+        if self.is("<") {
+            let args = self.type_arguments()?;
+            let args: Vec<&str> = args.iter().map(|a| a.text.as_str()).collect();
+            text = format!("{text}<{}>", args.join(","));
+        }
+        loop {
+            if self.is("?") && !self.starts_expression(1) {
+                self.bump();
+                text.push('?');
+            } else if self.is("[") && self.is_at(1, "]") {
+                self.pos += 2;
+                text.push_str("[]");
+            } else {
+                return Ok(TypeName { text, offset });
+            }
+        }
+    }
+
+    /// `< type, ... >`.
+    fn type_arguments(&mut self) -> Parsed<Vec<TypeName>> {
+        self.expect("<")?;
+        let mut args = vec![self.type_name()?];
+        while self.eat(",") {
+            args.push(self.type_name()?);
+        }
+        self.expect(">")?;
+        Ok(args)
+    }
+
+    /// Type arguments after a name in an expression, if §6.2.5's rule says
+    /// `<` opens them (and not a comparison).
+    fn generic_arguments(&mut self) -> Vec<TypeName> {
+        if !self.is("<") {
+            return Vec::new();
+        }
+        let start = self.pos;
+        if let Ok(args) = self.type_arguments()
+            && matches!(self.peek(), Tok::Punct(p) if AFTER_TYPE_ARGUMENTS.contains(p))
+        {
+            return args;
+        }
+        self.pos = start;
+        Vec::new()
+    }
+
+    /// Whether the token `ahead` can start an expression (to tell `T?`
+    /// from the conditional operator).
+    fn starts_expression(&self, ahead: usize) -> bool {
+        match &self.token(ahead).tok {
+            Tok::Ident(_) | Tok::Int(_) | Tok::Str(_) | Tok::Char(_) => true,
+            Tok::Keyword(k) => matches!(*k, "null" | "true" | "false" | "new"),
+            Tok::Punct(p) => matches!(*p, "(" | "!" | "-" | "+"),
+            Tok::Eof => false,
+        }
     }
 
     // Expressions (§12), lowest precedence first.
 
-    fn condition(&mut self) -> Result<Expr, Unsupported> {
-        let at = self.peek().at;
-        let (expr, ty) = self.expression()?;
-        if !matches!(ty, Ty::Bool | Ty::Object) {
-            return Err(refuse(at, format!("a condition of type {}", ty.name())));
+    fn expression(&mut self) -> Parsed<Expr> {
+        let condition = self.coalesce()?;
+        if !self.is("?") {
+            return Ok(condition);
         }
-        Ok(expr)
-    }
-
-    fn expression(&mut self) -> Result<Typed, Unsupported> {
-        let at = self.peek().at;
-        let (condition, ty) = self.coalesce()?;
-        if !self.eat("?") {
-            return Ok((condition, ty));
-        }
-        if !matches!(ty, Ty::Bool | Ty::Object) {
-            return Err(refuse(at, format!("a condition of type {}", ty.name())));
-        }
-        let (then, then_ty) = self.expression()?;
+        self.bump();
+        let when_true = self.expression()?;
         self.expect(":")?;
-        let (otherwise, else_ty) = self.expression()?;
-        let ty = if then_ty == else_ty {
-            then_ty
-        } else {
-            Ty::Object
+        let when_false = self.expression()?;
+        Ok(Expr {
+            offset: condition.offset,
+            kind: ExprKind::Conditional {
+                condition: Box::new(condition),
+                when_true: Box::new(when_true),
+                when_false: Box::new(when_false),
+            },
+        })
+    }
+
+    /// `a ?? b`, right-associative (§12.15).
+    fn coalesce(&mut self) -> Parsed<Expr> {
+        let left = self.binary(0)?;
+        if !self.is("??") {
+            return Ok(left);
+        }
+        let op_offset = self.bump().start;
+        let right = self.coalesce()?;
+        Ok(binary(BinaryOp::Coalesce, op_offset, left, right))
+    }
+
+    /// The left-associative levels of [`LEVELS`], from `level` up.
+    fn binary(&mut self, level: usize) -> Parsed<Expr> {
+        let Some(operators) = LEVELS.get(level) else {
+            return self.unary();
         };
-        Ok((
-            Expr::Conditional(Box::new(condition), Box::new(then), Box::new(otherwise)),
-            ty,
-        ))
+        let mut left = self.binary(level + 1)?;
+        loop {
+            let found = operators
+                .iter()
+                .find(|(text, _)| self.is(text))
+                .map(|(_, op)| *op);
+            let Some(op) = found else {
+                break;
+            };
+            let token = self.bump();
+            // `>>` is two `>` tokens side by side: a shift.
+            if op == BinaryOp::Gt && self.is(">") && self.offset() == token.end {
+                return Err(refuse(token.start, "the operator `>>` is not supported"));
+            }
+            let right = self.binary(level + 1)?;
+            left = binary(op, token.start, left, right);
+        }
+        if self.is_keyword("is") || self.is_keyword("as") {
+            return Err(self.unexpected());
+        }
+        Ok(left)
     }
 
-    fn coalesce(&mut self) -> Result<Typed, Unsupported> {
-        let (left, ty) = self.logical_or()?;
-        if !self.eat("??") {
-            return Ok((left, ty));
-        }
-        let (right, right_ty) = self.coalesce()?;
-        let ty = if ty == right_ty || right_ty == Ty::Null {
-            ty
-        } else {
-            Ty::Object
+    fn unary(&mut self) -> Parsed<Expr> {
+        let offset = self.offset();
+        let op = match self.peek() {
+            Tok::Punct("!") => Some(UnaryOp::Not),
+            Tok::Punct("-") => Some(UnaryOp::Negate),
+            Tok::Punct("+") => Some(UnaryOp::Plus),
+            _ => None,
         };
-        Ok((
-            Expr::Binary(BinOp::Coalesce, Box::new(left), Box::new(right)),
-            ty,
-        ))
-    }
-
-    fn logical_or(&mut self) -> Result<Typed, Unsupported> {
-        self.logical(Self::logical_and, "||", BinOp::Or)
-    }
-
-    fn logical_and(&mut self) -> Result<Typed, Unsupported> {
-        self.logical(Self::equality, "&&", BinOp::And)
-    }
-
-    fn logical(
-        &mut self,
-        operand: fn(&mut Self) -> Result<Typed, Unsupported>,
-        punct: &str,
-        op: BinOp,
-    ) -> Result<Typed, Unsupported> {
-        let at = self.peek().at;
-        let (mut left, mut ty) = operand(self)?;
-        while self.eat(punct) {
-            let (right, right_ty) = operand(self)?;
-            for t in [ty, right_ty] {
-                if !matches!(t, Ty::Bool | Ty::Object) {
-                    return Err(refuse(at, format!("`{punct}` on {}", t.name())));
-                }
+        if let Some(op) = op {
+            self.bump();
+            let operand = Box::new(self.unary()?);
+            return Ok(Expr {
+                kind: ExprKind::Unary { op, operand },
+                offset,
+            });
+        }
+        if self.is("(") {
+            if let Some(ty) = self.cast_type() {
+                let operand = Box::new(self.unary()?);
+                return Ok(Expr {
+                    kind: ExprKind::Cast { ty, operand },
+                    offset,
+                });
             }
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-            ty = Ty::Bool;
-        }
-        Ok((left, ty))
-    }
-
-    fn equality(&mut self) -> Result<Typed, Unsupported> {
-        let (mut left, mut ty) = self.relational()?;
-        loop {
-            let op = if self.eat("==") {
-                BinOp::Eq
-            } else if self.eat("!=") {
-                BinOp::Ne
-            } else {
-                return Ok((left, ty));
-            };
-            let (right, _) = self.relational()?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-            ty = Ty::Bool;
-        }
-    }
-
-    fn relational(&mut self) -> Result<Typed, Unsupported> {
-        let at = self.peek().at;
-        let (mut left, mut ty) = self.additive()?;
-        loop {
-            let op = if self.eat("<=") {
-                BinOp::Le
-            } else if self.eat(">=") {
-                BinOp::Ge
-            } else if self.eat("<") {
-                BinOp::Lt
-            } else if self.eat(">") {
-                BinOp::Gt
-            } else {
-                return Ok((left, ty));
-            };
-            let (right, right_ty) = self.additive()?;
-            for t in [ty, right_ty] {
-                if !matches!(t, Ty::Int | Ty::Object) {
-                    return Err(refuse(at, format!("a comparison of {}", t.name())));
-                }
-            }
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-            ty = Ty::Bool;
-        }
-    }
-
-    fn additive(&mut self) -> Result<Typed, Unsupported> {
-        let at = self.peek().at;
-        let (mut left, mut ty) = self.unary()?;
-        loop {
-            if self.is("-") || self.is("*") || self.is("/") || self.is("%") {
+            if self.is_lambda() {
                 return Err(refuse(
-                    self.peek().at,
-                    "arithmetic other than `+` is not supported",
+                    offset,
+                    "lambda expressions (`=>`) are not supported",
                 ));
             }
-            if !self.eat("+") {
-                return Ok((left, ty));
-            }
-            let (right, right_ty) = self.unary()?;
-            ty = match (ty, right_ty) {
-                (Ty::Int, Ty::Int) => Ty::Int,
-                (Ty::Str, _) | (_, Ty::Str) => Ty::Str,
-                (a, b) => return Err(refuse(at, format!("`+` of {} and {}", a.name(), b.name()))),
-            };
-            left = Expr::Binary(BinOp::Add, Box::new(left), Box::new(right));
-        }
-    }
-
-    fn unary(&mut self) -> Result<Typed, Unsupported> {
-        let at = self.peek().at;
-        if self.eat("!") {
-            let (operand, ty) = self.unary()?;
-            if !matches!(ty, Ty::Bool | Ty::Object) {
-                return Err(refuse(at, format!("`!` on {}", ty.name())));
-            }
-            return Ok((Expr::Not(Box::new(operand)), Ty::Bool));
-        }
-        if self.is("-") {
-            return Err(refuse(at, "unary `-` is not supported"));
-        }
-        // A cast: `(` a type name `)` followed by an operand.
-        if self.is("(")
-            && let Some(Token {
-                kind: Kind::Identifier(name),
-                ..
-            }) = self.tokens.get(self.next + 1)
-            && matches!(
-                self.tokens.get(self.next + 2),
-                Some(Token {
-                    kind: Kind::Punct(")"),
-                    ..
-                })
-            )
-            && matches!(
-                name.as_str(),
-                "int" | "string" | "bool" | "long" | "double" | "float" | "DateTime" | "JObject"
-            )
-        {
-            let target = match name.as_str() {
-                "int" => CastTo::Int,
-                "string" => CastTo::Str,
-                "bool" => CastTo::Bool,
-                other => return Err(refuse(at, format!("a cast to `{other}` is not supported"))),
-            };
-            self.next += 3;
-            let (operand, ty) = self.unary()?;
-            let result = match target {
-                CastTo::Int => Ty::Int,
-                CastTo::Str => Ty::Str,
-                CastTo::Bool => Ty::Bool,
-            };
-            let fits = ty == Ty::Object || ty == Ty::Null || ty == result;
-            if !fits {
-                return Err(refuse(
-                    at,
-                    format!("a cast of {} to {}", ty.name(), result.name()),
-                ));
-            }
-            return Ok((Expr::Cast(target, Box::new(operand)), result));
         }
         self.postfix()
     }
 
-    fn postfix(&mut self) -> Result<Typed, Unsupported> {
-        let (mut expr, mut ty) = self.primary()?;
-        loop {
-            if self.eat(".") {
-                let (name, at) = self.identifier()?;
-                if self.is("(") {
-                    let arguments = self.arguments()?;
-                    let types: Vec<Ty> = arguments.iter().map(|(_, t)| *t).collect();
-                    let Some((m, result)) = method(ty, &name, &types) else {
-                        return Err(refuse(
-                            at,
-                            format!(
-                                "the method `{name}({})` of {} is not supported",
-                                types
-                                    .iter()
-                                    .map(|t| t.name())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                ty.name()
-                            ),
-                        ));
-                    };
-                    expr = Expr::Call(
-                        Box::new(expr),
-                        m,
-                        arguments.into_iter().map(|(e, _)| e).collect(),
-                    );
-                    ty = result;
-                } else if self.is("<") {
-                    return Err(refuse(
-                        at,
-                        format!("the generic method `{name}<...>` is not supported"),
-                    ));
-                } else {
-                    let Some((prop, result)) = property(ty, &name) else {
-                        return Err(refuse(
-                            at,
-                            format!("the member `{name}` of {} is not supported", ty.name()),
-                        ));
-                    };
-                    expr = Expr::Get(Box::new(expr), prop);
-                    ty = result;
-                }
-            } else if self.is("[") {
-                let at = self.bump().at;
-                let (index, index_ty) = self.expression()?;
-                self.expect("]")?;
-                if ty != Ty::Variables || !matches!(index_ty, Ty::Str | Ty::Object) {
-                    return Err(refuse(
-                        at,
-                        format!("indexing {} is not supported", ty.name()),
-                    ));
-                }
-                expr = Expr::Index(Box::new(expr), Box::new(index));
-                ty = Ty::Object;
-            } else if self.is("(") {
-                return Err(refuse(self.peek().at, "calling this is not supported"));
-            } else {
-                return Ok((expr, ty));
+    /// At `(`: the type of a cast expression (§12.9.7), consumed with its
+    /// parentheses, or `None` with nothing consumed.
+    fn cast_type(&mut self) -> Option<TypeName> {
+        let start = self.pos;
+        self.bump();
+        let predefined = matches!(self.peek(), Tok::Keyword(k) if PREDEFINED_TYPES.contains(k));
+        if let Ok(ty) = self.type_name()
+            && self.eat(")")
+        {
+            // `(int)x` is always a cast; `(Name)x` only if what follows
+            // cannot continue a parenthesised expression.
+            let operand_follows = match self.peek() {
+                Tok::Ident(_) | Tok::Int(_) | Tok::Str(_) | Tok::Char(_) => true,
+                Tok::Keyword(k) => !matches!(*k, "as" | "is"),
+                Tok::Punct(p) => matches!(*p, "(" | "!" | "~"),
+                Tok::Eof => false,
+            };
+            if predefined || operand_follows {
+                return Some(ty);
             }
+        }
+        self.pos = start;
+        None
+    }
+
+    /// At `(`: whether the matching `)` is followed by `=>`.
+    fn is_lambda(&self) -> bool {
+        let mut depth = 0usize;
+        let mut ahead = 0;
+        loop {
+            match &self.token(ahead).tok {
+                Tok::Punct("(") => depth += 1,
+                Tok::Punct(")") => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return self.is_at(ahead + 1, "=>");
+                    }
+                }
+                Tok::Eof => return false,
+                _ => {}
+            }
+            ahead += 1;
         }
     }
 
-    fn arguments(&mut self) -> Result<Vec<Typed>, Unsupported> {
-        self.expect("(")?;
-        let mut arguments = Vec::new();
-        if self.eat(")") {
-            return Ok(arguments);
+    fn postfix(&mut self) -> Parsed<Expr> {
+        let mut expr = self.primary()?;
+        loop {
+            let offset = expr.offset;
+            let kind = if self.is(".") {
+                self.bump();
+                let (name, name_offset) = self.identifier()?;
+                let type_args = self.generic_arguments();
+                ExprKind::Member {
+                    target: Box::new(expr),
+                    name,
+                    name_offset,
+                    type_args,
+                }
+            } else if self.is("(") {
+                let args = self.arguments(")")?;
+                ExprKind::Invoke {
+                    target: Box::new(expr),
+                    args,
+                }
+            } else if self.is("[") {
+                let args = self.arguments("]")?;
+                ExprKind::Index {
+                    target: Box::new(expr),
+                    args,
+                }
+            } else if self.is("?") && self.is_at(1, "[") {
+                return Err(refuse(
+                    self.offset(),
+                    "the null-conditional operator `?[` is not supported",
+                ));
+            } else {
+                return Ok(expr);
+            };
+            expr = Expr { kind, offset };
+        }
+    }
+
+    /// `(args)` or `[args]`: the opening token is current.
+    fn arguments(&mut self, close: &str) -> Parsed<Vec<Expr>> {
+        self.bump();
+        let mut args = Vec::new();
+        if self.eat(close) {
+            return Ok(args);
         }
         loop {
-            arguments.push(self.expression()?);
-            if self.eat(")") {
-                return Ok(arguments);
+            if matches!(self.peek(), Tok::Ident(_)) && self.is_at(1, ":") {
+                return Err(refuse(self.offset(), "named arguments are not supported"));
+            }
+            args.push(self.expression()?);
+            if self.eat(close) {
+                return Ok(args);
             }
             self.expect(",")?;
         }
     }
 
-    fn primary(&mut self) -> Result<Typed, Unsupported> {
-        let token = self.bump();
-        let at = token.at;
-        match token.kind {
-            Kind::Int(n) => Ok((Expr::Literal(Value::Int(n)), Ty::Int)),
-            Kind::Str(s) => Ok((Expr::Literal(Value::String(s)), Ty::Str)),
-            Kind::Punct("(") => {
-                let inner = self.expression()?;
-                self.expect(")")?;
-                Ok(inner)
+    fn primary(&mut self) -> Parsed<Expr> {
+        let offset = self.offset();
+        let kind = match self.peek().clone() {
+            Tok::Int(n) => {
+                self.bump();
+                ExprKind::Literal(Literal::Int(n))
             }
-            Kind::Identifier(word) => match word.as_str() {
-                "true" => Ok((Expr::Literal(Value::Bool(true)), Ty::Bool)),
-                "false" => Ok((Expr::Literal(Value::Bool(false)), Ty::Bool)),
-                "null" => Ok((Expr::Literal(Value::Null), Ty::Null)),
-                "context" => Ok((Expr::Context, Ty::Context)),
-                "new" => self.new_object(at),
-                "Regex" => self.regex(at),
-                "Newtonsoft" => {
-                    for part in ["Json", "Formatting", "None"] {
-                        self.expect(".")?;
-                        let (name, name_at) = self.identifier()?;
-                        if name != part {
-                            return Err(refuse(
-                                name_at,
-                                format!("`{name}` of Newtonsoft is not supported"),
-                            ));
-                        }
-                    }
-                    Ok((Expr::Formatting, Ty::Formatting))
-                }
-                name => match self.locals.iter().position(|(n, _)| n == name) {
-                    Some(slot) => Ok((Expr::Local(slot), self.locals[slot].1)),
-                    None => Err(refuse(at, format!("the name `{name}` is not supported"))),
-                },
-            },
-            _ => {
-                self.next -= 1;
-                Err(self.unexpected())
+            Tok::Str(s) => {
+                self.bump();
+                ExprKind::Literal(Literal::Str(s))
             }
-        }
-    }
-
-    fn new_object(&mut self, at: usize) -> Result<Typed, Unsupported> {
-        let (type_name, type_at) = self.identifier()?;
-        let arguments = self.arguments()?;
-        match type_name.as_str() {
-            "JObject" => {
-                if let Some((_, ty)) = arguments.iter().find(|(_, t)| *t != Ty::JProperty) {
+            Tok::Char(c) => {
+                self.bump();
+                ExprKind::Literal(Literal::Char(c))
+            }
+            Tok::Keyword("null") => {
+                self.bump();
+                ExprKind::Literal(Literal::Null)
+            }
+            Tok::Keyword("true") => {
+                self.bump();
+                ExprKind::Literal(Literal::Bool(true))
+            }
+            Tok::Keyword("false") => {
+                self.bump();
+                ExprKind::Literal(Literal::Bool(false))
+            }
+            Tok::Keyword(k) if PREDEFINED_TYPES.contains(&k) && self.is_at(1, ".") => {
+                self.bump();
+                ExprKind::PredefinedType(k)
+            }
+            Tok::Keyword("new") => self.creation()?,
+            Tok::Ident(name) => {
+                if self.is_at(1, "=>") {
                     return Err(refuse(
-                        at,
-                        format!("new JObject of {}: only JProperty arguments", ty.name()),
+                        offset,
+                        "lambda expressions (`=>`) are not supported",
                     ));
                 }
-                Ok((
-                    Expr::NewJObject(arguments.into_iter().map(|(e, _)| e).collect()),
-                    Ty::JObject,
-                ))
+                self.bump();
+                let type_args = self.generic_arguments();
+                ExprKind::Name { name, type_args }
             }
-            "JProperty" => {
-                let mut arguments = arguments.into_iter();
-                match (arguments.next(), arguments.next(), arguments.next()) {
-                    (Some((name, Ty::Str)), Some((value, _)), None) => Ok((
-                        Expr::NewJProperty(Box::new(name), Box::new(value)),
-                        Ty::JProperty,
-                    )),
-                    _ => Err(refuse(at, "new JProperty takes a name and a value")),
-                }
+            Tok::Punct("(") => {
+                self.bump();
+                let inner = self.expression()?;
+                self.expect(")")?;
+                // Parentheses only group: the node is the inner one.
+                return Ok(inner);
             }
-            other => Err(refuse(
-                type_at,
-                format!("the type `{other}` is not supported"),
-            )),
-        }
+            _ => return Err(self.unexpected()),
+        };
+        Ok(Expr { kind, offset })
     }
 
-    fn regex(&mut self, at: usize) -> Result<Typed, Unsupported> {
-        self.expect(".")?;
-        let (name, name_at) = self.identifier()?;
-        if name != "IsMatch" {
+    /// `new T(args)` (§12.8.17.2), without initializers.
+    fn creation(&mut self) -> Parsed<ExprKind> {
+        let new = self.bump().start;
+        if self.is("[") || self.is("{") {
             return Err(refuse(
-                name_at,
-                format!("the method `Regex.{name}` is not supported"),
+                new,
+                "anonymous types and implicitly typed arrays are not supported",
             ));
         }
-        self.expect("(")?;
-        let (input, input_ty) = self.expression()?;
-        self.expect(",")?;
-        let pattern_at = self.peek().at;
-        let Kind::Str(pattern) = self.bump().kind else {
+        let ty = self.type_name()?;
+        if !self.is("(") {
             return Err(refuse(
-                pattern_at,
-                "a Regex.IsMatch pattern must be a string literal",
+                self.offset(),
+                "object creation without an argument list is not supported",
             ));
-        };
-        if self.is(",") {
-            return Err(refuse(self.peek().at, "RegexOptions are not supported"));
         }
-        self.expect(")")?;
-        if !matches!(input_ty, Ty::Str | Ty::Object) {
-            return Err(refuse(at, format!("Regex.IsMatch of {}", input_ty.name())));
+        let args = self.arguments(")")?;
+        if self.is("{") {
+            return Err(refuse(
+                self.offset(),
+                "object and collection initializers are not supported",
+            ));
         }
-        let compiled = regex::Regex::new(&pattern)
-            .map_err(|e| refuse(pattern_at, format!("the pattern {pattern:?}: {e}")))?;
-        Ok((Expr::IsMatch(Box::new(input), compiled), Ty::Bool))
+        Ok(ExprKind::New { ty, args })
+    }
+}
+
+fn binary(op: BinaryOp, op_offset: usize, left: Expr, right: Expr) -> Expr {
+    Expr {
+        offset: left.offset,
+        kind: ExprKind::Binary {
+            op,
+            op_offset,
+            left: Box::new(left),
+            right: Box::new(right),
+        },
     }
 }

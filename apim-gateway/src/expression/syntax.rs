@@ -1,247 +1,194 @@
-//! The parsed form: every member and method already resolved against the
-//! static type of what it is called on, so evaluation never looks a name up.
+//! The syntax tree the parser builds: C# as written, names not yet
+//! resolved. Every node keeps the byte offset where it starts in the
+//! policy value, so that the binder can point at what it refuses.
 
-use super::Value;
+/// An expression and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Expr {
+    pub kind: ExprKind,
+    pub offset: usize,
+}
 
-/// Static types: the `context` object model, and the .NET types values have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ty {
-    Context,
-    Request,
-    Url,
-    Headers,
-    Variables,
-    LastError,
-    Response,
-    Subscription,
-    Deployment,
-    Api,
-    Operation,
-    Guid,
-    Str,
-    Int,
-    Bool,
+/// A literal.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Literal {
     Null,
-    /// `object`: what `context.Variables[...]` holds; cast it to use it.
-    Object,
-    JObject,
-    JProperty,
-    /// `Newtonsoft.Json.Formatting.None`.
-    Formatting,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    Char(char),
 }
 
-impl Ty {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Ty::Context => "IProxyRequestContext",
-            Ty::Request => "IRequest",
-            Ty::Url => "IUrl",
-            Ty::Headers => "IReadOnlyDictionary<string, string[]>",
-            Ty::Variables => "IReadOnlyDictionary<string, object>",
-            Ty::LastError => "ILastError",
-            Ty::Response => "IResponse",
-            Ty::Subscription => "ISubscription",
-            Ty::Deployment => "IDeployment",
-            Ty::Api => "IApi",
-            Ty::Operation => "IOperation",
-            Ty::Guid => "Guid",
-            Ty::Str => "string",
-            Ty::Int => "int",
-            Ty::Bool => "bool",
-            Ty::Null => "null",
-            Ty::Object => "object",
-            Ty::JObject => "JObject",
-            Ty::JProperty => "JProperty",
-            Ty::Formatting => "Formatting",
-        }
-    }
+/// A type as written: `int`, `JObject`, `System.DateTime`, `List<string>`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct TypeName {
+    /// The text, without whitespace.
+    pub text: String,
+    pub offset: usize,
 }
 
-/// A property of the context model.
+/// A unary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Prop {
-    Request,
-    Response,
-    Variables,
-    LastError,
-    RequestId,
-    Subscription,
-    Deployment,
-    Api,
-    Operation,
-    Headers,
-    IpAddress,
-    Method,
-    Url,
-    OriginalUrl,
-    Path,
-    Host,
-    Scheme,
-    Port,
-    QueryString,
-    StatusCode,
-    StatusReason,
-    Source,
-    Reason,
-    Message,
-    Scope,
-    Section,
-    PolicyId,
-    Id,
-    Name,
-    Key,
-    Region,
-    ServiceName,
-    UrlTemplate,
-    Length,
+pub(super) enum UnaryOp {
+    /// `!`.
+    Not,
+    /// `-`.
+    Negate,
+    /// `+`.
+    Plus,
 }
 
-/// The properties each type has, and their types.
-pub(super) fn property(of: Ty, name: &str) -> Option<(Prop, Ty)> {
-    use Prop as P;
-    Some(match (of, name) {
-        (Ty::Context, "Request") => (P::Request, Ty::Request),
-        (Ty::Context, "Response") => (P::Response, Ty::Response),
-        (Ty::Context, "Variables") => (P::Variables, Ty::Variables),
-        (Ty::Context, "LastError") => (P::LastError, Ty::LastError),
-        (Ty::Context, "RequestId") => (P::RequestId, Ty::Guid),
-        (Ty::Context, "Subscription") => (P::Subscription, Ty::Subscription),
-        (Ty::Context, "Deployment") => (P::Deployment, Ty::Deployment),
-        (Ty::Context, "Api") => (P::Api, Ty::Api),
-        (Ty::Context, "Operation") => (P::Operation, Ty::Operation),
-        (Ty::Request, "Headers") | (Ty::Response, "Headers") => (P::Headers, Ty::Headers),
-        (Ty::Request, "IpAddress") => (P::IpAddress, Ty::Str),
-        (Ty::Request, "Method") | (Ty::Operation, "Method") => (P::Method, Ty::Str),
-        (Ty::Request, "Url") => (P::Url, Ty::Url),
-        (Ty::Request, "OriginalUrl") => (P::OriginalUrl, Ty::Url),
-        (Ty::Url, "Path") | (Ty::Api, "Path") | (Ty::LastError, "Path") => (P::Path, Ty::Str),
-        (Ty::Url, "Host") => (P::Host, Ty::Str),
-        (Ty::Url, "Scheme") => (P::Scheme, Ty::Str),
-        (Ty::Url, "Port") => (P::Port, Ty::Int),
-        (Ty::Url, "QueryString") => (P::QueryString, Ty::Str),
-        (Ty::Response, "StatusCode") => (P::StatusCode, Ty::Int),
-        (Ty::Response, "StatusReason") => (P::StatusReason, Ty::Str),
-        (Ty::LastError, "Source") => (P::Source, Ty::Str),
-        (Ty::LastError, "Reason") => (P::Reason, Ty::Str),
-        (Ty::LastError, "Message") => (P::Message, Ty::Str),
-        (Ty::LastError, "Scope") => (P::Scope, Ty::Str),
-        (Ty::LastError, "Section") => (P::Section, Ty::Str),
-        (Ty::LastError, "PolicyId") => (P::PolicyId, Ty::Str),
-        (Ty::Subscription | Ty::Api | Ty::Operation, "Id") => (P::Id, Ty::Str),
-        (Ty::Subscription | Ty::Api | Ty::Operation, "Name") => (P::Name, Ty::Str),
-        (Ty::Subscription, "Key") => (P::Key, Ty::Str),
-        (Ty::Deployment, "Region") => (P::Region, Ty::Str),
-        (Ty::Deployment, "ServiceName") => (P::ServiceName, Ty::Str),
-        (Ty::Operation, "UrlTemplate") => (P::UrlTemplate, Ty::Str),
-        (Ty::Str, "Length") => (P::Length, Ty::Int),
-        _ => return None,
-    })
-}
-
-/// A method.
+/// A binary operator, `??` included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Method {
-    /// `Headers.GetValueOrDefault(name, default)`, `Variables.GetValueOrDefault(name[, default])`.
-    GetValueOrDefault,
-    /// `Headers.ContainsKey`, `Variables.ContainsKey`.
-    ContainsKey,
-    StartsWith,
-    EndsWith,
-    Contains,
-    Equals,
-    ToLower,
-    ToUpper,
-    Trim,
-    /// `ToString()`, and `JObject.ToString(Formatting)`.
-    ToString,
-}
-
-/// The methods each type has: (method, argument types, result).
-pub(super) fn method(of: Ty, name: &str, arguments: &[Ty]) -> Option<(Method, Ty)> {
-    use Method as M;
-    let strings = |n: usize| {
-        arguments.len() == n && arguments.iter().all(|t| matches!(t, Ty::Str | Ty::Object))
-    };
-    Some(match (of, name) {
-        (Ty::Headers, "GetValueOrDefault") if strings(2) => (M::GetValueOrDefault, Ty::Str),
-        (Ty::Variables, "GetValueOrDefault") if strings(1) => (M::GetValueOrDefault, Ty::Object),
-        (Ty::Variables, "GetValueOrDefault")
-            if arguments.len() == 2 && matches!(arguments[0], Ty::Str) =>
-        {
-            (M::GetValueOrDefault, Ty::Object)
-        }
-        (Ty::Headers | Ty::Variables, "ContainsKey") if strings(1) => (M::ContainsKey, Ty::Bool),
-        (Ty::Str, "StartsWith") if strings(1) => (M::StartsWith, Ty::Bool),
-        (Ty::Str, "EndsWith") if strings(1) => (M::EndsWith, Ty::Bool),
-        (Ty::Str, "Contains") if strings(1) => (M::Contains, Ty::Bool),
-        (Ty::Str, "Equals") if strings(1) => (M::Equals, Ty::Bool),
-        (Ty::Str, "ToLower") if arguments.is_empty() => (M::ToLower, Ty::Str),
-        (Ty::Str, "ToUpper") if arguments.is_empty() => (M::ToUpper, Ty::Str),
-        (Ty::Str, "Trim") if arguments.is_empty() => (M::Trim, Ty::Str),
-        (Ty::JObject, "ToString") if arguments.is_empty() || arguments == [Ty::Formatting] => {
-            (M::ToString, Ty::Str)
-        }
-        (Ty::Str | Ty::Int | Ty::Bool | Ty::Guid | Ty::Object, "ToString")
-            if arguments.is_empty() =>
-        {
-            (M::ToString, Ty::Str)
-        }
-        _ => return None,
-    })
-}
-
-/// A binary operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BinOp {
-    Add,
+pub(super) enum BinaryOp {
+    Or,
+    And,
     Eq,
     Ne,
     Lt,
     Gt,
     Le,
     Ge,
-    And,
-    Or,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
     Coalesce,
 }
 
-/// A cast's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CastTo {
-    Int,
-    Str,
-    Bool,
+impl BinaryOp {
+    /// As written.
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Gt => ">",
+            BinaryOp::Le => "<=",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+            BinaryOp::Coalesce => "??",
+        }
+    }
 }
 
-/// An expression.
-#[derive(Debug)]
-pub(super) enum Expr {
-    Literal(Value),
-    Context,
-    Local(usize),
-    Formatting,
-    Get(Box<Expr>, Prop),
-    Call(Box<Expr>, Method, Vec<Expr>),
-    /// `context.Variables[name]`.
-    Index(Box<Expr>, Box<Expr>),
-    /// `Regex.IsMatch(input, pattern)`, the pattern compiled once.
-    IsMatch(Box<Expr>, regex::Regex),
-    NewJObject(Vec<Expr>),
-    NewJProperty(Box<Expr>, Box<Expr>),
-    Cast(CastTo, Box<Expr>),
-    Not(Box<Expr>),
-    Binary(BinOp, Box<Expr>, Box<Expr>),
-    Conditional(Box<Expr>, Box<Expr>, Box<Expr>),
+/// The expression forms of ECMA-334 §12 the parser accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ExprKind {
+    Literal(Literal),
+    /// A simple name, with type arguments if generic (`Foo<int>`).
+    Name {
+        name: String,
+        type_args: Vec<TypeName>,
+    },
+    /// A predefined type used as a value: `string` in `string.IsNullOrEmpty`.
+    PredefinedType(&'static str),
+    /// `target.name<type_args>`.
+    Member {
+        target: Box<Expr>,
+        name: String,
+        name_offset: usize,
+        type_args: Vec<TypeName>,
+    },
+    /// `target(args)`.
+    Invoke {
+        target: Box<Expr>,
+        args: Vec<Expr>,
+    },
+    /// `target[args]`.
+    Index {
+        target: Box<Expr>,
+        args: Vec<Expr>,
+    },
+    /// `new T(args)`.
+    New {
+        ty: TypeName,
+        args: Vec<Expr>,
+    },
+    /// `(T)operand`.
+    Cast {
+        ty: TypeName,
+        operand: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        op_offset: usize,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    /// `condition ? when_true : when_false`.
+    Conditional {
+        condition: Box<Expr>,
+        when_true: Box<Expr>,
+        when_false: Box<Expr>,
+    },
 }
 
-/// A statement of a `@{ ... }` body.
-#[derive(Debug)]
-pub(super) enum Stmt {
-    Var(usize, Expr),
-    If(Expr, Box<Stmt>, Option<Box<Stmt>>),
+/// A statement of a `@{ ... }` body (ECMA-334 §13), and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Stmt {
+    pub kind: StmtKind,
+    pub offset: usize,
+}
+
+/// The statement forms the parser accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum StmtKind {
+    /// `var name = init;` (`ty` is `None`) or `T name = init;`.
+    Local {
+        ty: Option<TypeName>,
+        name: String,
+        name_offset: usize,
+        init: Expr,
+    },
+    If {
+        condition: Expr,
+        then: Box<Stmt>,
+        otherwise: Option<Box<Stmt>>,
+    },
     Block(Vec<Stmt>),
-    Return(Expr),
-    /// Sections: their labels (none for `default`) and statements.
-    Switch(Expr, Vec<(Vec<Value>, bool, Vec<Stmt>)>),
+    Return(Option<Expr>),
     Break,
+    Switch {
+        subject: Expr,
+        sections: Vec<SwitchSection>,
+    },
+    /// `;`.
+    Empty,
+}
+
+/// One section of a switch block: its labels, then its statements.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SwitchSection {
+    pub labels: Vec<Label>,
+    pub body: Vec<Stmt>,
+    /// Where its first label starts.
+    pub offset: usize,
+}
+
+/// `case constant:` or `default:`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Label {
+    Case(Expr),
+    Default(usize),
+}
+
+/// A whole policy expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Body {
+    /// `@( expression )`.
+    Expr(Expr),
+    /// `@{ statements }`, and the offset of its closing `}`.
+    Block(Vec<Stmt>, usize),
 }

@@ -41,7 +41,8 @@ impl fmt::Display for Value {
             Value::Bool(false) => f.write_str("False"),
             Value::Int(n) => write!(f, "{n}"),
             Value::String(s) => f.write_str(s),
-            Value::Json(json) => write!(f, "{json}"),
+            // Newtonsoft's `JToken.ToString()`: indented, or a string's text.
+            Value::Json(json) => f.write_str(&super::json::text(json)),
         }
     }
 }
