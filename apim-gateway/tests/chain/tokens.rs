@@ -181,3 +181,52 @@ fn tamper(token: &str) -> String {
     bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
     String::from_utf8(bytes).expect("ASCII")
 }
+
+#[tokio::test]
+async fn the_policys_clock_skew_is_the_one_applied() {
+    // The same policy with clock-skew="0": a token expired 30 s ago, which
+    // the repository's 60 s let through above, is refused.
+    let folder = test_harness::TempApp::empty("apim-skew");
+    let apim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../apim/policies");
+    let policy = std::fs::read_to_string(apim.join("catalog-api.xml")).expect("reading");
+    assert!(policy.contains(r#"clock-skew="60""#));
+    let changed = folder.root.join("catalog-api.xml");
+    std::fs::write(
+        &changed,
+        policy.replace(r#"clock-skew="60""#, r#"clock-skew="0""#),
+    )
+    .expect("writing");
+    let local = crate::support::local_file_variant(&folder, |json| {
+        json["apis"]["catalog"]["policy"] = changed.display().to_string().into();
+    });
+    let chain = Chain::start_with(crate::support::Options {
+        local_file: Some(local),
+        ..crate::support::Options::default()
+    })
+    .await;
+    let expired = chain.token_with(|t| {
+        t.issued_ago = Duration::from_secs(630);
+        t.lifetime = Duration::from_secs(600);
+    });
+    let response = chain
+        .send(
+            "GET",
+            ITEM,
+            &[
+                (
+                    "Ocp-Apim-Subscription-Key".to_owned(),
+                    chain.subscription_key.clone(),
+                ),
+                ("Authorization".to_owned(), format!("Bearer {expired}")),
+                ("x-correlation-id".to_owned(), "skew-0".to_owned()),
+            ],
+        )
+        .await;
+    assert_gateway_problem(&response, 401, "skew-0");
+    let reasons = chain.reasons(2).await;
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("TokenExpired"),
+        "{reasons:?}"
+    );
+}
