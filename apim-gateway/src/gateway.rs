@@ -362,17 +362,7 @@ impl Gateway {
             "OperationNotFound" => (404, "Not Found"),
             _ => (401, "Unauthorized"),
         };
-        exchange.context.response = Some(expression::Response {
-            status_code: status.0,
-            status_reason: status.1.to_owned(),
-            headers: Headers(vec![(
-                "Content-Type".to_owned(),
-                "application/json".to_owned(),
-            )]),
-        });
-        exchange.response_body = Bytes::from(
-            serde_json::json!({"statusCode": status.0, "message": message}).to_string(),
-        );
+        exchange.answer_error(status.0, status.1, message);
         // The error-handling reference's sources: a subscription key is
         // `authorization`'s, an unmatched request `configuration`'s.
         let source = if reason.starts_with("SubscriptionKey") {

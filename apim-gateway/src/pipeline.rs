@@ -65,19 +65,24 @@ impl Exchange {
         }
     }
 
+    /// Sets the answer APIM gives a policy error of its own, before
+    /// on-error runs: `status` and `{"statusCode": ..., "message": ...}`.
+    pub fn answer_error(&mut self, status: u16, reason_phrase: &str, message: &str) {
+        let mut response = status_only(status, reason_phrase);
+        response
+            .headers
+            .set("Content-Type", vec!["application/json".to_owned()]);
+        self.context.response = Some(response);
+        self.response_body =
+            Bytes::from(serde_json::json!({"statusCode": status, "message": message}).to_string());
+    }
+
     /// The response as it stands (500 without one, as APIM answers when
     /// no policy made one).
     pub fn into_response(self) -> (Response, Bytes) {
         match self.context.response {
             Some(response) => (response, self.response_body),
-            None => (
-                Response {
-                    status_code: 500,
-                    status_reason: "Internal Server Error".to_owned(),
-                    headers: Headers::default(),
-                },
-                Bytes::new(),
-            ),
+            None => (status_only(500, "Internal Server Error"), Bytes::new()),
         }
     }
 }
@@ -124,16 +129,7 @@ fn raise(
     status: Option<(u16, &str)>,
 ) -> Raised {
     if let Some((status, reason_phrase)) = status {
-        exchange.context.response = Some(Response {
-            status_code: status,
-            status_reason: reason_phrase.to_owned(),
-            headers: Headers(vec![(
-                "Content-Type".to_owned(),
-                "application/json".to_owned(),
-            )]),
-        });
-        exchange.response_body =
-            Bytes::from(serde_json::json!({"statusCode": status, "message": message}).to_string());
+        exchange.answer_error(status, reason_phrase, &message);
     }
     Box::new(LastError {
         source: source.to_owned(),
@@ -194,11 +190,7 @@ pub async fn on_error(
     exchange.context.last_error = Some(error);
     if let Err(inner) = run(services, &pipeline.on_error, exchange, Section::OnError).await {
         tracing::error!(reason = %inner.reason, message = %inner.message, policy = %inner.policy_id, "on-error failed");
-        exchange.context.response = Some(Response {
-            status_code: 500,
-            status_reason: "Internal Server Error".to_owned(),
-            headers: Headers::default(),
-        });
+        exchange.context.response = Some(status_only(500, "Internal Server Error"));
         exchange.response_body = Bytes::new();
     }
 }
@@ -365,14 +357,7 @@ async fn step(
             }
         }
         Policy::ReturnResponse(statements) => {
-            exchange.returned = Some((
-                Response {
-                    status_code: 200,
-                    status_reason: "OK".to_owned(),
-                    headers: Headers::default(),
-                },
-                Bytes::new(),
-            ));
+            exchange.returned = Some((status_only(200, "OK"), Bytes::new()));
             run(services, statements, exchange, section).await?;
             if let Some((response, body)) = exchange.returned.take() {
                 exchange.context.response = Some(response);
@@ -496,11 +481,19 @@ fn response_target(exchange: &mut Exchange) -> &mut Response {
     if let Some((response, _)) = &mut exchange.returned {
         return response;
     }
-    exchange.context.response.get_or_insert_with(|| Response {
-        status_code: 200,
-        status_reason: "OK".to_owned(),
+    exchange
+        .context
+        .response
+        .get_or_insert_with(|| status_only(200, "OK"))
+}
+
+/// A response with a status and no headers.
+fn status_only(status: u16, reason_phrase: &str) -> Response {
+    Response {
+        status_code: status,
+        status_reason: reason_phrase.to_owned(),
         headers: Headers::default(),
-    })
+    }
 }
 
 fn evaluate_parameter(

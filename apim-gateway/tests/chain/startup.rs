@@ -11,14 +11,23 @@ use test_harness::TempApp;
 
 use crate::support::{GATEWAY, local_file, local_file_variant};
 
-fn check(config: &Path, state: &TempApp) -> (bool, String) {
-    let output = Command::new(GATEWAY)
-        .args(["check", "--config"])
+/// `apim-gateway <subcommand>` on `config`, with the environment its
+/// named values and subscription read.
+fn gateway(subcommand: &[&str], config: &Path, state: &TempApp) -> Command {
+    let mut command = Command::new(GATEWAY);
+    command
+        .args(subcommand)
+        .arg("--config")
         .arg(config)
         .arg("--state-dir")
         .arg(&state.root)
         .env("CATALOG_FUNCTION_KEY", "k")
-        .env("CATALOG_SUBSCRIPTION_KEY", "s")
+        .env("CATALOG_SUBSCRIPTION_KEY", "s");
+    command
+}
+
+fn check(config: &Path, state: &TempApp) -> (bool, String) {
+    let output = gateway(&["check"], config, state)
         .output()
         .expect("running apim-gateway check");
     (
@@ -75,13 +84,7 @@ fn an_unsupported_construct_stops_the_gateway_naming_file_line_and_construct() {
         assert!(!ok, "{statement} was accepted");
         assert!(checked.contains(construct), "{statement}: {checked}");
         // serve loads the same way, and exits before it listens.
-        let mut serve = Command::new(GATEWAY)
-            .args(["serve", "--port", "0", "--config"])
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(&folder.root)
-            .env("CATALOG_FUNCTION_KEY", "k")
-            .env("CATALOG_SUBSCRIPTION_KEY", "s")
+        let mut serve = gateway(&["serve", "--port", "0"], &config, &folder)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -158,16 +158,23 @@ impl Chain {
     /// A GET through the gateway with a valid subscription key and token
     /// and `headers`.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut all = vec![
-            (
-                "Ocp-Apim-Subscription-Key".to_owned(),
-                self.subscription_key.clone(),
-            ),
-            (
-                "Authorization".to_owned(),
-                format!("Bearer {}", self.token()),
-            ),
-        ];
+        let authorization = format!("Bearer {}", self.token());
+        self.get_with(path, Some(&authorization), headers).await
+    }
+
+    /// A GET with a valid subscription key, `authorization` as the
+    /// Authorization header (none when `None`), and `headers`.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut all = vec![(
+            "Ocp-Apim-Subscription-Key".to_owned(),
+            self.subscription_key.clone(),
+        )];
+        all.extend(authorization.map(|value| ("Authorization".to_owned(), value.to_owned())));
         all.extend(
             headers
                 .iter()

@@ -80,17 +80,13 @@ async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() 
     let earlier = chain.reasons(1).await.len();
     for (index, (case, reason, authorization)) in cases.iter().enumerate() {
         let correlation_id = format!("jwt-{}", case.replace(' ', "-"));
-        let mut headers = vec![
-            (
-                "Ocp-Apim-Subscription-Key".to_owned(),
-                chain.subscription_key.clone(),
-            ),
-            ("x-correlation-id".to_owned(), correlation_id.clone()),
-        ];
-        if let Some(value) = authorization {
-            headers.push(("Authorization".to_owned(), value.clone()));
-        }
-        let response = chain.send("GET", ITEM, &headers).await;
+        let response = chain
+            .get_with(
+                ITEM,
+                authorization.as_deref(),
+                &[("x-correlation-id", &correlation_id)],
+            )
+            .await;
         let problem = assert_gateway_problem(&response, 401, &correlation_id);
         assert_eq!(
             problem["detail"], "A valid bearer token is required.",
@@ -122,17 +118,7 @@ async fn a_token_missing_bad_expired_or_for_another_audience_is_a_401_problem() 
         t.lifetime = Duration::from_secs(600);
     });
     let response = chain
-        .send(
-            "GET",
-            ITEM,
-            &[
-                (
-                    "Ocp-Apim-Subscription-Key".to_owned(),
-                    chain.subscription_key.clone(),
-                ),
-                ("Authorization".to_owned(), format!("Bearer {within_skew}")),
-            ],
-        )
+        .get_with(ITEM, Some(&format!("Bearer {within_skew}")), &[])
         .await;
     assert_eq!(response.status, 200, "{:?}", response.body);
 }
@@ -156,20 +142,7 @@ async fn the_token_subcommand_issues_a_token_the_policy_accepts() {
     );
     let token = String::from_utf8(output.stdout).expect("UTF-8");
     let response = chain
-        .send(
-            "GET",
-            ITEM,
-            &[
-                (
-                    "Ocp-Apim-Subscription-Key".to_owned(),
-                    chain.subscription_key.clone(),
-                ),
-                (
-                    "Authorization".to_owned(),
-                    format!("Bearer {}", token.trim()),
-                ),
-            ],
-        )
+        .get_with(ITEM, Some(&format!("Bearer {}", token.trim())), &[])
         .await;
     assert_eq!(response.status, 200, "{:?}", response.body);
 }
@@ -209,17 +182,10 @@ async fn the_policys_clock_skew_is_the_one_applied() {
         t.lifetime = Duration::from_secs(600);
     });
     let response = chain
-        .send(
-            "GET",
+        .get_with(
             ITEM,
-            &[
-                (
-                    "Ocp-Apim-Subscription-Key".to_owned(),
-                    chain.subscription_key.clone(),
-                ),
-                ("Authorization".to_owned(), format!("Bearer {expired}")),
-                ("x-correlation-id".to_owned(), "skew-0".to_owned()),
-            ],
+            Some(&format!("Bearer {expired}")),
+            &[("x-correlation-id", "skew-0")],
         )
         .await;
     assert_gateway_problem(&response, 401, "skew-0");
