@@ -35,17 +35,11 @@ fn compile_with(input: &Path, output: Option<&Path>, args: &[&str]) {
     );
 }
 
-async fn serving_line(handler: &HandlerProcess) -> String {
-    handler
-        .wait_for_stdout(|line| line.contains("Serving component"))
-        .await
-}
-
 /// A host serving `wasm` without a compile cache, checked to have loaded the
 /// `app.cwasm` beside it instead of compiling.
 async fn serve_beside_its_artifact(wasm: &Path) -> HandlerProcess {
     let handler = HANDLER.builder(wasm).args(["--no-cache"]).start().await;
-    let line = serving_line(&handler).await;
+    let line = handler.serving_line().await;
     assert!(
         line.contains("origin=\"precompiled") && line.contains("app.cwasm"),
         "{line}"
@@ -64,7 +58,7 @@ async fn a_precompiled_component_serves_directly_or_beside_its_wasm() {
 
     let direct = HANDLER.builder(&cwasm).args(["--no-cache"]).start().await;
     assert!(
-        serving_line(&direct).await.contains("origin=\"precompiled"),
+        direct.serving_line().await.contains("origin=\"precompiled"),
         "{:?}",
         direct.stdout()
     );
@@ -202,7 +196,7 @@ async fn compiled_output_is_cached_by_digest_and_engine() {
         .args(["--cache-dir", "cache"])
         .start()
         .await;
-    assert!(serving_line(&first).await.contains("origin=compiled"));
+    assert!(first.serving_line().await.contains("origin=compiled"));
     drop(first);
     let entries: Vec<String> = std::fs::read_dir(folder.join("cache"))
         .expect("the cache exists")
@@ -226,7 +220,7 @@ async fn compiled_output_is_cached_by_digest_and_engine() {
         .args(["--cache-dir", "cache"])
         .start()
         .await;
-    assert!(serving_line(&second).await.contains("origin=cache"));
+    assert!(second.serving_line().await.contains("origin=cache"));
     assert_eq!(
         Forward::get("/api/catalog/42")
             .send(second.port())
@@ -275,7 +269,7 @@ async fn a_handler_killed_while_it_fills_the_cache_leaves_no_half_written_entry(
                 .args(["--cache-dir", cache.to_str().expect("UTF-8")])
                 .start()
                 .await;
-            let line = serving_line(&handler).await;
+            let line = handler.serving_line().await;
             assert!(
                 line.contains("origin=cache"),
                 "after a kill at {delay_ms} ms, {} did not load: {line}",

@@ -21,9 +21,7 @@ async fn get(handler: &HandlerProcess, route: &str) -> test_harness::http::Respo
 
 /// The host's start-up line names the 0.3 world.
 async fn assert_served_as_p3(handler: &HandlerProcess) {
-    let serving = handler
-        .wait_for_stdout(|line| line.contains("Serving component"))
-        .await;
+    let serving = handler.serving_line().await;
     assert!(
         serving.contains("world=wasi:http/handler@0.3.0"),
         "{serving}"

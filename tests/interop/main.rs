@@ -4,7 +4,9 @@
 //! its builds: WASI 0.2 and 0.3.
 //!
 //! A component from another language's toolchain serves too: a Python
-//! handler built with componentize-py.
+//! handler built with componentize-py. So does a WASI 0.3 component this
+//! repository did not write: the `http-proxy` example of the `wasip3` crate,
+//! as published on crates.io.
 //!
 //! Needs cargo-component, which `scripts/setup --tools` installs and the
 //! environment variable `CARGO_COMPONENT` names, componentize-py, which
@@ -18,6 +20,7 @@ const HANDLER: Handler = Handler::new(env!("CARGO_BIN_EXE_wasm-handler"));
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
 use test_harness::functions_host::Forward;
 use test_harness::{Handler, HandlerProcess, current_binary, free_port, guests};
 
@@ -181,5 +184,103 @@ async fn the_p3_guest_runs_unmodified_under_wasmtime_serve() {
         assert_eq!((ok.status, ok.body.as_ref()), (200, b"ok".as_ref()));
         let streamed = Forward::get("/api/p3/stream?kib=256").send(port).await;
         assert_eq!((streamed.status, streamed.body.len()), (200, 256 << 10));
+    }
+}
+
+/// The `wasip3` crate, as crates.io publishes it: the Bytecode Alliance's
+/// WASI 0.3 bindings, generated with wit-bindgen 0.61, for
+/// `wasi:http@0.3.0`. Its `http-proxy` example is a handler written and
+/// built outside this repository, by cargo from the published source and
+/// the crate's own lockfile.
+const WASIP3: &str = "=0.8.0";
+
+/// The published source of `wasip3`, as cargo unpacks it from crates.io: a
+/// manifest that only depends on it, resolved by `cargo metadata`.
+fn wasip3_source(scratch: &Path) -> PathBuf {
+    let fetcher = scratch.join("fetch");
+    std::fs::create_dir_all(fetcher.join("src")).expect("a scratch package");
+    // Its own [workspace]: it is not a member of this one.
+    std::fs::write(
+        fetcher.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"fetch-wasip3\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\nwasip3 = \"{WASIP3}\"\n\n[workspace]\n"
+        ),
+    )
+    .expect("writing the scratch manifest");
+    std::fs::write(fetcher.join("src/lib.rs"), "").expect("writing the scratch library");
+    let output = Command::new(cargo())
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(fetcher.join("Cargo.toml"))
+        .output()
+        .expect("running cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|package| package["name"] == "wasip3")
+        .and_then(|package| package["manifest_path"].as_str())
+        .expect("wasip3 among the packages");
+    Path::new(manifest)
+        .parent()
+        .expect("a manifest's folder")
+        .to_owned()
+}
+
+/// The cargo running these tests (the toolchain of rust-toolchain.toml).
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
+#[tokio::test]
+async fn a_p3_component_built_outside_this_repository_serves() {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasip3");
+    let source = wasip3_source(&scratch);
+    let target_dir = scratch.join("target");
+    // In the unpacked source, as `cargo install` builds; --locked: the
+    // versions the crate was published with, and nothing written there.
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--example",
+            "http-proxy",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .current_dir(&source)
+        .status()
+        .expect("running cargo build");
+    assert!(
+        status.success(),
+        "building wasip3's http-proxy example failed"
+    );
+    let component = target_dir.join("wasm32-wasip2/release/examples/http_proxy.wasm");
+
+    let handler = HANDLER.start(&component).await;
+    let serving = handler.serving_line().await;
+    assert!(
+        serving.contains("world=wasi:http/handler@0.3.0"),
+        "{serving}"
+    );
+    for path in ["/api/hello", "/api/hello/again"] {
+        let response = Forward::get(path)
+            .header("x-correlation-id", "wasip3-example")
+            .send(handler.port())
+            .await;
+        assert_eq!(
+            (response.status, response.body.as_ref()),
+            (200, b"Hello, WASI!".as_ref())
+        );
+        assert_eq!(response.header("x-correlation-id"), Some("wasip3-example"));
     }
 }

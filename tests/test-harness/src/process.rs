@@ -228,6 +228,13 @@ impl HandlerProcess {
         self.stdout.wait_for(predicate, "stdout").await
     }
 
+    /// Waits for the host's `Serving component` line (its world, digest,
+    /// origin and reuse) and returns it.
+    pub async fn serving_line(&self) -> String {
+        self.wait_for_stdout(|line| line.contains("Serving component"))
+            .await
+    }
+
     /// Waits until a stderr line satisfies `predicate` and returns it.
     pub async fn wait_for_stderr(&self, predicate: impl Fn(&str) -> bool) -> String {
         self.stderr.wait_for(predicate, "stderr").await
