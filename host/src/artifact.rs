@@ -23,6 +23,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Precompiled, component::Component};
 
+use crate::engine::pool_limit_hint;
+
 /// Where a loaded component's code came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -147,6 +149,9 @@ impl Artifacts {
                         origin: Origin::Cache,
                     });
                 }
+                // The entry is sound; the pool's limits refuse the component,
+                // and compiling it again would only be refused the same way.
+                Err(error) if pool_limit_hint(&error).is_some() => return Err(error),
                 Err(error) => {
                     tracing::warn!(path = %cached.display(), error = %format!("{error:#}"), "Ignoring an unusable cache entry");
                 }
@@ -165,6 +170,7 @@ impl Artifacts {
                             origin: Origin::Compiled,
                         });
                     }
+                    Err(error) if pool_limit_hint(&error).is_some() => return Err(error),
                     Err(error) => {
                         tracing::warn!(error = %format!("{error:#}"), "Loading a fresh cache entry failed")
                     }

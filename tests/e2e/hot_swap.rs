@@ -254,13 +254,33 @@ async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
 
 /// A component the pool's slots cannot hold is refused when it loads, with
 /// wasmtime's count and limit and the option that raises it: a start-up
-/// error to act on, not a 500 on every request.
+/// error to act on, not a 500 on every request. Its entry in the compile
+/// cache is sound, so the refusal is not blamed on the cache, and the
+/// component is not compiled again only to be refused the same way.
 #[tokio::test]
 async fn a_component_past_a_pool_limit_is_refused_naming_the_option() {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pool-limit-cache-{:08x}", fastrand::u32(..)));
+    let cache_dir = cache.to_str().expect("a UTF-8 path");
+    // The default fits it, and leaves its compiled code in the cache.
+    let handler = HANDLER
+        .builder(guests::CATALOG)
+        .args(["--cache-dir", cache_dir])
+        .start()
+        .await;
+    assert_eq!(
+        Forward::get("/api/catalog/health")
+            .send(handler.port())
+            .await
+            .status,
+        200
+    );
+
     let refused = std::process::Command::new(HANDLER.binary())
         .args([
             "serve",
-            "--no-cache",
+            "--cache-dir",
+            cache_dir,
             "--listen",
             "127.0.0.1:0",
             "--max-core-instances-per-component",
@@ -279,14 +299,10 @@ async fn a_component_past_a_pool_limit_is_refused_naming_the_option() {
     ] {
         assert!(message.contains(expected), "{expected} in {message}");
     }
-    // The default fits it.
-    let handler = HANDLER.start(guests::CATALOG).await;
-    assert_eq!(
-        Forward::get("/api/catalog/health")
-            .send(handler.port())
-            .await
-            .status,
-        200
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        !format!("{stdout}{message}").contains("cache entry"),
+        "the refusal is blamed on the cache: {stdout}{message}"
     );
 }
 

@@ -3,16 +3,16 @@
 //! runs unmodified under `wasmtime serve -Scli`, the reference host, in both
 //! its builds: WASI 0.2 and 0.3.
 //!
-//! A component from another language's toolchain serves too: a Python
-//! handler built with componentize-py. So does a WASI 0.3 component this
-//! repository did not write: the `http-proxy` example of the `wasip3` crate,
-//! as published on crates.io.
+//! Components from other languages' toolchains serve too: a Python handler
+//! built with componentize-py and a JavaScript one built with ComponentizeJS.
+//! So does a WASI 0.3 component this repository did not write: the
+//! `http-proxy` example of the `wasip3` crate, as published on crates.io.
 //!
-//! Needs cargo-component, which `scripts/setup --tools` installs and the
-//! environment variable `CARGO_COMPONENT` names, componentize-py, which
-//! `scripts/setup --python-tools` installs and `COMPONENTIZE_PY` names
-//! (scripts/test sets both), and `wasmtime serve`, the `wasmtime-serve`
-//! package of this workspace.
+//! Needs cargo-component (`scripts/setup --tools` installs it,
+//! `CARGO_COMPONENT` names it), componentize-py (`scripts/setup
+//! --python-tools`, `COMPONENTIZE_PY`) and ComponentizeJS (`scripts/setup
+//! --js-tools`, `COMPONENTIZE_JS`), which scripts/test sets, and `wasmtime
+//! serve`, the `wasmtime-serve` package of this workspace.
 
 /// The binary under test, built by cargo from this source before the tests run.
 const HANDLER: Handler = Handler::new(env!("CARGO_BIN_EXE_wasm-handler"));
@@ -134,42 +134,72 @@ async fn the_catalog_runs_unmodified_under_wasmtime_serve() {
     }
 }
 
+/// `component` compiled ahead by `wasm-handler compile`, beside it: compiling
+/// an interpreter takes longer than the Functions host's readiness wait
+/// would allow on a slow machine.
+fn precompiled(component: &Path) -> PathBuf {
+    let artifact = component.with_extension("cwasm");
+    let status = Command::new(env!("CARGO_BIN_EXE_wasm-handler"))
+        .arg("compile")
+        .arg(component)
+        .arg("-o")
+        .arg(&artifact)
+        .status()
+        .expect("running wasm-handler compile");
+    assert!(status.success(), "wasm-handler compile failed");
+    artifact
+}
+
+/// A guest of another language built into `out/<name>.wasm` by `toolchain`
+/// (named by the environment variable), run in `tests/test-guests/<name>`
+/// with `args` and the output path last; then precompiled and served, and
+/// asked for one path.
+async fn assert_foreign_guest_serves(name: &str, toolchain: &str, args: &[&str]) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-guest"));
+    std::fs::create_dir_all(&out).expect("an output folder");
+    let component = out.join(format!("{name}.wasm"));
+    let status = Command::new(tool(toolchain))
+        .args(args)
+        .arg(&component)
+        .current_dir(workspace().join("tests/test-guests").join(name))
+        .status()
+        .unwrap_or_else(|error| panic!("running {toolchain}: {error}"));
+    assert!(status.success(), "{toolchain} failed");
+
+    let handler = HANDLER.start(precompiled(&component)).await;
+    let response = Forward::get(&format!("/api/{name}/hello?x=1"))
+        .send(handler.port())
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        String::from_utf8_lossy(&response.body),
+        format!("hello from {name} at /api/{name}/hello?x=1")
+    );
+}
+
 /// componentize-py links CPython's modules into one component of 14 core
 /// instances, more than a Rust component has: the host must load it, from
 /// source and precompiled, and serve it.
 #[tokio::test]
 async fn a_python_component_built_with_componentize_py_serves() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-guest");
-    std::fs::create_dir_all(&out).expect("an output folder");
-    let guest = workspace().join("tests/test-guests/python");
-    let component = out.join("python.wasm");
-    let status = Command::new(tool("COMPONENTIZE_PY"))
-        .args(["-d", "wit", "-w", "handler", "componentize", "app", "-o"])
-        .arg(&component)
-        .current_dir(&guest)
-        .status()
-        .expect("running componentize-py");
-    assert!(status.success(), "componentize-py failed");
+    assert_foreign_guest_serves(
+        "python",
+        "COMPONENTIZE_PY",
+        &["-d", "wit", "-w", "handler", "componentize", "app", "-o"],
+    )
+    .await;
+}
 
-    // Precompiled first: compiling CPython takes longer than the Functions
-    // host's readiness wait would allow on a slow machine.
-    let precompiled = out.join("python.cwasm");
-    let status = Command::new(env!("CARGO_BIN_EXE_wasm-handler"))
-        .arg("compile")
-        .arg(&component)
-        .arg("-o")
-        .arg(&precompiled)
-        .status()
-        .expect("running wasm-handler compile");
-    assert!(status.success(), "wasm-handler compile failed");
-
-    let handler = HANDLER.start(&precompiled).await;
-    let response = Forward::get("/api/python/hello").send(handler.port()).await;
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    assert_eq!(
-        String::from_utf8_lossy(&response.body),
-        "hello from python at /api/python/hello"
-    );
+/// ComponentizeJS embeds SpiderMonkey, pre-initialised with the script by
+/// Wizer: a 13 MB component of 4 core instances, 2 tables and 1 memory.
+#[tokio::test]
+async fn a_javascript_component_built_with_componentize_js_serves() {
+    assert_foreign_guest_serves(
+        "javascript",
+        "COMPONENTIZE_JS",
+        &["app.js", "--wit", "wit", "--world-name", "handler", "-o"],
+    )
+    .await;
 }
 
 /// The WASI 0.3 test guest (wit-bindgen 0.61's async exports) is a standard
