@@ -18,6 +18,8 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 pub(crate) use wasmtime_wasi_http::p2::body::HyperOutgoingBody as HostBody;
 
+use crate::limits::{Finishing, FinishingInstance};
+
 /// A complete body from bytes.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> HostBody {
     Full::new(bytes.into())
@@ -200,15 +202,12 @@ where
 /// and then closes the connection, instead of dropping those bytes and
 /// leaving the client an empty reply.
 ///
-/// `ended`, if given, is told when the body is complete: read to its end,
-/// or to the `content_length` its head declared (hyper stops there, dropping
-/// the body unpolled). It is dropped untold if the body fails or is dropped
-/// short.
+/// `ended`, if given, is told when the body is complete ([`EndWatch`]).
 pub(crate) fn cut_off_visibly(
     body: HostBody,
     content_length: Option<u64>,
     guest_failed: Arc<AtomicBool>,
-    ended: Option<oneshot::Sender<()>>,
+    ended: Option<EndWatch>,
 ) -> HostBody {
     CutOffVisibly {
         inner: body,
@@ -220,19 +219,32 @@ pub(crate) fn cut_off_visibly(
     .boxed_unsync()
 }
 
+/// Where a body whose instance outlives its response (a 0.3 guest's, or a
+/// reused one's) tells that it is complete: read to its end, or to the
+/// `content_length` its head declared (hyper stops there, dropping the body
+/// unpolled). With the news goes the instance's mark in [`Finishing`], made
+/// here, before the client can have the last bytes, so that its next
+/// request, if it finds every permit held, knows one is about to be free.
+/// Dropped untold if the body fails or is dropped short.
+pub(crate) struct EndWatch {
+    pub(crate) ended: oneshot::Sender<FinishingInstance>,
+    pub(crate) finishing: Finishing,
+}
+
 struct CutOffVisibly {
     inner: HostBody,
     /// Bytes of the declared length not sent yet.
     unsent: Option<u64>,
     guest_failed: Arc<AtomicBool>,
     failure: Option<wasmtime_wasi_http::Error>,
-    ended: Option<oneshot::Sender<()>>,
+    ended: Option<EndWatch>,
 }
 
 impl CutOffVisibly {
     fn tell_ended(&mut self) {
-        if let Some(ended) = self.ended.take() {
-            let _ = ended.send(());
+        if let Some(watch) = self.ended.take() {
+            // Unread (the instance already gone), the mark is dropped at once.
+            let _ = watch.ended.send(watch.finishing.start());
         }
     }
 }
@@ -308,5 +320,35 @@ mod tests {
         let collected = body.collect().await.expect("within the limit");
         assert_eq!(collected.to_bytes().as_ref(), b"1234");
         assert!(!report.too_large() && !report.failed());
+    }
+
+    /// A watched body, read to its declared length, hands over the
+    /// instance's mark in `finishing`, made before hyper could have the
+    /// last bytes; a body dropped short hands over nothing.
+    #[tokio::test]
+    async fn a_complete_body_marks_its_instance_finishing() {
+        for (content_length, complete) in [(Some(3), true), (None, true), (Some(3), false)] {
+            let finishing = Finishing::default();
+            let (ended, mut told) = oneshot::channel();
+            let body = cut_off_visibly(
+                full(&b"abc"[..]),
+                content_length,
+                Arc::new(AtomicBool::new(false)),
+                Some(EndWatch {
+                    ended,
+                    finishing: finishing.clone(),
+                }),
+            );
+            if complete {
+                let _ = body.collect().await;
+            } else {
+                drop(body);
+            }
+            let mark = told.try_recv().ok();
+            assert_eq!(mark.is_some(), complete, "{content_length:?}");
+            assert_eq!(finishing.any(), complete);
+            drop(mark);
+            assert!(!finishing.any());
+        }
     }
 }

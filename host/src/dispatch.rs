@@ -34,11 +34,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::p3;
 
-use crate::body::{BodyReport, HostBody, cut_off_visibly};
+use crate::body::{BodyReport, EndWatch, HostBody, cut_off_visibly};
 use crate::component::ComponentVersion;
 use crate::context::Secrets;
 use crate::failure::GuestFailure;
 use crate::guest_output::{Destination, GuestOutput};
+use crate::limits::{Finishing, FinishingInstance};
 use crate::reuse::{Lease, Worker};
 use crate::sandbox::{Grants, Sandbox};
 use crate::telemetry::{RequestTrace, span_names};
@@ -48,6 +49,7 @@ pub(crate) struct Dispatcher {
     grants: Arc<Grants>,
     max_memory_bytes: usize,
     request_timeout: Duration,
+    finishing: Finishing,
 }
 
 /// Resolves when a guest that has sent its response head is done (its body
@@ -78,7 +80,14 @@ impl Dispatcher {
             grants,
             max_memory_bytes,
             request_timeout,
+            finishing: Finishing::default(),
         }
+    }
+
+    /// The instances whose response is complete but whose permit is not
+    /// back yet, which admission waits for.
+    pub(crate) fn finishing(&self) -> &Finishing {
+        &self.finishing
     }
 
     /// Runs `request` in the instance `lease` gives (a fresh one unless the
@@ -129,10 +138,14 @@ impl Dispatcher {
         // Only a reusable instance and a 0.3 call (whose store drives its
         // body) wait for the body's end: a fresh 0.2 request tracks nothing.
         let (body_ended, mut body_end) = if reusable || matches!(version.pre(), ProxyPre::P3(_)) {
-            let (sender, receiver) = oneshot::channel();
-            (Some(sender), BodyEnd::Waiting(receiver))
+            let (ended, receiver) = oneshot::channel();
+            let watch = EndWatch {
+                ended,
+                finishing: self.finishing.clone(),
+            };
+            (Some(watch), BodyEnd::Waiting(receiver))
         } else {
-            (None, BodyEnd::Known(false))
+            (None, BodyEnd::Known(None))
         };
         let failed_after_head = Arc::new(AtomicBool::new(false));
         let body_cut_off = failed_after_head.clone();
@@ -214,6 +227,9 @@ impl Dispatcher {
                     drop(store);
                     drop(permit);
                 }
+                // The instance's mark in `finishing` goes last (on the
+                // failure paths, at the return, after store and permit).
+                drop(body_end);
                 Ok(())
             }
             .instrument(log_span),
@@ -290,18 +306,19 @@ impl Respond {
 }
 
 /// Whether the response body reached its end ([`cut_off_visibly`] tells),
-/// waited for once and remembered.
+/// waited for once and remembered, with the instance's mark in
+/// [`Finishing`] from then on.
 enum BodyEnd {
-    Waiting(oneshot::Receiver<()>),
-    Known(bool),
+    Waiting(oneshot::Receiver<FinishingInstance>),
+    Known(Option<FinishingInstance>),
 }
 
 impl BodyEnd {
     async fn wait(&mut self) -> bool {
         if let BodyEnd::Waiting(receiver) = self {
-            *self = BodyEnd::Known(receiver.await.is_ok());
+            *self = BodyEnd::Known(receiver.await.ok());
         }
-        matches!(self, BodyEnd::Known(true))
+        matches!(self, BodyEnd::Known(Some(_)))
     }
 }
 

@@ -58,6 +58,22 @@ pub(crate) enum Admit {
     Held(OwnedSemaphorePermit),
 }
 
+/// A request's wait for a permit: since when, and until when for now.
+struct AdmissionWait {
+    started: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl AdmissionWait {
+    fn start() -> Self {
+        let started = tokio::time::Instant::now();
+        Self {
+            started,
+            deadline: started + limits::ADMISSION_WAIT,
+        }
+    }
+}
+
 impl Handler {
     /// A handler for the routes of `registry`; `payload` are the functions
     /// the Functions host invokes in payload mode.
@@ -84,17 +100,34 @@ impl Handler {
     /// A permit for one more instance, or [`Rejection::Overloaded`]. When
     /// idle instances hold every permit, one of them is dropped to free its
     /// permit: a request that needs a new instance beats one kept in case.
-    /// When busy ones hold them all, it waits up to [`limits::ADMISSION_WAIT`]
-    /// for one to go.
+    /// When busy ones hold them all, it waits for one to go ([`Self::wait_on`]).
     pub(crate) async fn admit(&self) -> Result<OwnedSemaphorePermit, Rejection> {
-        match self.admit_now() {
-            Ok(permit) => Ok(permit),
-            Err(rejection) => {
-                tokio::time::timeout(limits::ADMISSION_WAIT, self.admission.acquire())
-                    .await
-                    .map_err(|_elapsed| rejection)
+        let rejection = match self.admit_now() {
+            Ok(permit) => return Ok(permit),
+            Err(rejection) => rejection,
+        };
+        let mut wait = AdmissionWait::start();
+        loop {
+            tokio::select! {
+                permit = self.admission.acquire() => return Ok(permit),
+                () = tokio::time::sleep_until(wait.deadline) => {
+                    if !self.wait_on(&mut wait) {
+                        return Err(rejection);
+                    }
+                }
             }
         }
+    }
+
+    /// Whether a request that found every permit held waits on, past
+    /// `wait`'s deadline: up to [`limits::ADMISSION_WAIT`], and on while an
+    /// instance whose response is complete is about to give its permit back,
+    /// up to [`limits::FINISHING_WAIT`] in all.
+    fn wait_on(&self, wait: &mut AdmissionWait) -> bool {
+        let on =
+            self.dispatcher.finishing().any() && wait.started.elapsed() < limits::FINISHING_WAIT;
+        wait.deadline += limits::ADMISSION_WAIT;
+        on
     }
 
     fn admit_now(&self) -> Result<OwnedSemaphorePermit, Rejection> {
@@ -109,15 +142,15 @@ impl Handler {
 
     /// The instance a request on `version` runs in: an idle one when its
     /// route reuses them (a permit already held is then returned), else a
-    /// new one under a permit. When every permit is held it waits up to
-    /// [`limits::ADMISSION_WAIT`] for either: an instance of this version
-    /// back from its last request, or a permit.
+    /// new one under a permit. When every permit is held it waits for either
+    /// ([`Self::wait_on`]): an instance of this version back from its last
+    /// request, or a permit.
     async fn lease(&self, version: &ComponentVersion, admit: Admit) -> Result<Lease, Rejection> {
         let mut held = match admit {
             Admit::Held(permit) => Some(permit),
             Admit::Gate => None,
         };
-        let deadline = tokio::time::Instant::now() + limits::ADMISSION_WAIT;
+        let mut wait = AdmissionWait::start();
         loop {
             if let Some(worker) = version.idle().take() {
                 return Ok(Lease::Reused(worker));
@@ -132,7 +165,11 @@ impl Handler {
             tokio::select! {
                 permit = self.admission.acquire() => return Ok(Lease::Fresh(permit)),
                 () = version.idle().returned() => {}
-                () = tokio::time::sleep_until(deadline) => return Err(rejection),
+                () = tokio::time::sleep_until(wait.deadline) => {
+                    if !self.wait_on(&mut wait) {
+                        return Err(rejection);
+                    }
+                }
             }
         }
     }

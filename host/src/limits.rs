@@ -6,6 +6,7 @@
 //! cap while the guest runs ([`crate::dispatch`], [`crate::sandbox`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{header, request};
@@ -81,6 +82,45 @@ pub(crate) fn check_head(head: &request::Parts, limits: &Limits) -> Result<(), R
 /// here: without the wait, a closed-loop load of exactly `--max-instances`
 /// clients got `503`s. Far too short to queue behind real overload.
 pub(crate) const ADMISSION_WAIT: Duration = Duration::from_millis(20);
+
+/// How long past [`ADMISSION_WAIT`] a request goes on waiting while some
+/// instance whose response is complete still holds its permit
+/// ([`Finishing`]). Such a permit is as good as free: on a busy machine the
+/// task that drops a finished 0.3 store (or puts a reused instance back) ran
+/// more than 20 ms after the client had read the response and sent its next
+/// one, which then got `503` although no instance was serving anybody
+/// (bench/RESULTS.md). Bounded all the same.
+pub(crate) const FINISHING_WAIT: Duration = Duration::from_secs(1);
+
+/// The instances whose response body is complete but which have not given
+/// their permit back yet: a 0.3 guest's store, dropped after its body's end,
+/// or a reused instance on its way back to its route.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Finishing(Arc<AtomicUsize>);
+
+/// One instance counted in [`Finishing`] until this is dropped, which is
+/// after its store and permit are gone.
+#[derive(Debug)]
+pub(crate) struct FinishingInstance(Arc<AtomicUsize>);
+
+impl Finishing {
+    /// Counts one more instance until the returned value is dropped.
+    pub(crate) fn start(&self) -> FinishingInstance {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        FinishingInstance(self.0.clone())
+    }
+
+    /// Whether any instance is finishing.
+    pub(crate) fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+}
+
+impl Drop for FinishingInstance {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The gate in front of instance creation. It has as many permits as the
 /// pooling allocator has slots for requests, and a permit is held until the
@@ -179,5 +219,17 @@ mod tests {
         );
         drop(first);
         assert!(admission.try_admit().is_ok());
+    }
+
+    #[test]
+    fn an_instance_is_finishing_until_its_mark_is_dropped() {
+        let finishing = Finishing::default();
+        assert!(!finishing.any());
+        let first = finishing.start();
+        let second = finishing.clone().start();
+        drop(first);
+        assert!(finishing.any());
+        drop(second);
+        assert!(!finishing.any());
     }
 }
