@@ -130,7 +130,7 @@ impl Artifacts {
 
     fn load_wasm(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Loaded> {
         let digest = digest(bytes);
-        if let Some(loaded) = self.load_beside(path, &digest) {
+        if let Some(loaded) = self.load_beside(path, &digest)? {
             return Ok(loaded);
         }
         let cached = self
@@ -149,9 +149,7 @@ impl Artifacts {
                         origin: Origin::Cache,
                     });
                 }
-                // The entry is sound; the pool's limits refuse the component,
-                // and compiling it again would only be refused the same way.
-                Err(error) if pool_limit_hint(&error).is_some() => return Err(error),
+                Err(error) if refused_by_pool(&error) => return Err(error),
                 Err(error) => {
                     tracing::warn!(path = %cached.display(), error = %format!("{error:#}"), "Ignoring an unusable cache entry");
                 }
@@ -170,7 +168,7 @@ impl Artifacts {
                             origin: Origin::Compiled,
                         });
                     }
-                    Err(error) if pool_limit_hint(&error).is_some() => return Err(error),
+                    Err(error) if refused_by_pool(&error) => return Err(error),
                     Err(error) => {
                         tracing::warn!(error = %format!("{error:#}"), "Loading a fresh cache entry failed")
                     }
@@ -191,24 +189,28 @@ impl Artifacts {
 
     /// The `.cwasm` beside `wasm`, if its sidecar says it was compiled from
     /// this digest for this engine, and wasmtime accepts it.
-    fn load_beside(&self, wasm: &Path, digest: &str) -> Option<Loaded> {
+    fn load_beside(&self, wasm: &Path, digest: &str) -> wasmtime::Result<Option<Loaded>> {
         let cwasm = wasm.with_extension("cwasm");
-        let sidecar: Sidecar =
-            serde_json::from_slice(&std::fs::read(sidecar_path(&cwasm)).ok()?).ok()?;
+        let Some(sidecar) = read_sidecar(&cwasm) else {
+            return Ok(None);
+        };
         if sidecar.source != digest || !self.can_load_code_for(&sidecar.engine) {
             tracing::info!(path = %cwasm.display(), "The precompiled artifact beside the component is for another build; compiling");
-            return None;
+            return Ok(None);
         }
-        let bytes = std::fs::read(&cwasm).ok()?;
+        let Ok(bytes) = std::fs::read(&cwasm) else {
+            return Ok(None);
+        };
         match self.deserialize(&cwasm, &bytes) {
-            Ok(component) => Some(Loaded {
+            Ok(component) => Ok(Some(Loaded {
                 component,
                 digest: digest.to_owned(),
                 origin: Origin::Precompiled(cwasm),
-            }),
+            })),
+            Err(error) if refused_by_pool(&error) => Err(error),
             Err(error) => {
                 tracing::warn!(path = %cwasm.display(), error = %format!("{error:#}"), "Ignoring the precompiled artifact beside the component");
-                None
+                Ok(None)
             }
         }
     }
@@ -218,16 +220,15 @@ impl Artifacts {
     fn load_precompiled_file(&self, path: &Path, bytes: Vec<u8>) -> wasmtime::Result<Loaded> {
         match self.deserialize(path, &bytes) {
             Ok(component) => {
-                let sidecar = std::fs::read(sidecar_path(path))
-                    .ok()
-                    .and_then(|text| serde_json::from_slice::<Sidecar>(&text).ok());
-                let digest = sidecar.map_or_else(|| self::digest(&bytes), |sidecar| sidecar.source);
+                let digest = read_sidecar(path)
+                    .map_or_else(|| self::digest(&bytes), |sidecar| sidecar.source);
                 Ok(Loaded {
                     component,
                     digest,
                     origin: Origin::Precompiled(path.to_owned()),
                 })
             }
+            Err(error) if refused_by_pool(&error) => Err(error),
             Err(error) => {
                 let wasm = path.with_extension("wasm");
                 if wasm.is_file() {
@@ -329,6 +330,19 @@ fn remove_stale_temporaries(dir: &Path) {
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Whether loading compiled code failed because the pool's limits refuse
+/// the component, not because the code is unusable: the load stops there,
+/// since compiling it again would only be refused the same way.
+fn refused_by_pool(error: &wasmtime::Error) -> bool {
+    pool_limit_hint(error).is_some()
+}
+
+/// The sidecar of the artifact `cwasm`, if it has a readable one.
+fn read_sidecar(cwasm: &Path) -> Option<Sidecar> {
+    let text = std::fs::read(sidecar_path(cwasm)).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// `x.cwasm` -> `x.cwasm.json`.

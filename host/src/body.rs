@@ -202,19 +202,19 @@ where
 /// and then closes the connection, instead of dropping those bytes and
 /// leaving the client an empty reply.
 ///
-/// `ended`, if given, is told when the body is complete ([`EndWatch`]).
+/// `watch`, if given, is told when the body is complete ([`EndWatch`]).
 pub(crate) fn cut_off_visibly(
     body: HostBody,
     content_length: Option<u64>,
     guest_failed: Arc<AtomicBool>,
-    ended: Option<EndWatch>,
+    watch: Option<EndWatch>,
 ) -> HostBody {
     CutOffVisibly {
         inner: body,
         unsent: content_length,
         guest_failed,
         failure: None,
-        ended,
+        watch,
     }
     .boxed_unsync()
 }
@@ -237,12 +237,12 @@ struct CutOffVisibly {
     unsent: Option<u64>,
     guest_failed: Arc<AtomicBool>,
     failure: Option<wasmtime_wasi_http::Error>,
-    ended: Option<EndWatch>,
+    watch: Option<EndWatch>,
 }
 
 impl CutOffVisibly {
     fn tell_ended(&mut self) {
-        if let Some(watch) = self.ended.take() {
+        if let Some(watch) = self.watch.take() {
             // Unread (the instance already gone), the mark is dropped at once.
             let _ = watch.ended.send(watch.finishing.start());
         }
@@ -277,7 +277,7 @@ impl Body for CutOffVisibly {
             }
             Poll::Pending => return Poll::Pending,
         };
-        self.ended = None;
+        self.watch = None;
         // Pending once: hyper flushes its buffer, then polls again.
         self.failure = Some(failure);
         cx.waker().wake_by_ref();

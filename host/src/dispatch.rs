@@ -137,7 +137,7 @@ impl Dispatcher {
         };
         // Only a reusable instance and a 0.3 call (whose store drives its
         // body) wait for the body's end: a fresh 0.2 request tracks nothing.
-        let (body_ended, mut body_end) = if reusable || matches!(version.pre(), ProxyPre::P3(_)) {
+        let (watch, mut body_end) = if reusable || matches!(version.pre(), ProxyPre::P3(_)) {
             let (ended, receiver) = oneshot::channel();
             let watch = EndWatch {
                 ended,
@@ -237,14 +237,14 @@ impl Dispatcher {
 
         match receiver.await {
             Ok(Ok(response)) => {
-                let content_length = body_ended.as_ref().and_then(|_| {
+                let content_length = watch.as_ref().and_then(|_| {
                     response
                         .headers()
                         .get(http::header::CONTENT_LENGTH)
                         .and_then(|value| value.to_str().ok()?.parse().ok())
                 });
-                let response = response
-                    .map(|body| cut_off_visibly(body, content_length, body_cut_off, body_ended));
+                let response =
+                    response.map(|body| cut_off_visibly(body, content_length, body_cut_off, watch));
                 Ok((response, Finished(task)))
             }
             Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),

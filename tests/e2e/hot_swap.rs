@@ -254,14 +254,20 @@ async fn a_broken_component_is_refused_and_the_old_one_keeps_serving() {
 
 /// A component the pool's slots cannot hold is refused when it loads, with
 /// wasmtime's count and limit and the option that raises it: a start-up
-/// error to act on, not a 500 on every request. Its entry in the compile
-/// cache is sound, so the refusal is not blamed on the cache, and the
-/// component is not compiled again only to be refused the same way.
+/// error to act on, not a 500 on every request. Its compiled code is sound
+/// wherever the host finds it (in the compile cache, as the `.cwasm` beside
+/// the `.wasm`, or given directly), so the refusal is not blamed on that
+/// code, and the component is not compiled again only to be refused the
+/// same way.
 #[tokio::test]
 async fn a_component_past_a_pool_limit_is_refused_naming_the_option() {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pool-limit-cache-{:08x}", fastrand::u32(..)));
-    let cache_dir = cache.to_str().expect("a UTF-8 path");
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pool-limit-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&folder).expect("a folder");
+    let (wasm, cwasm) = (folder.join("app.wasm"), folder.join("app.cwasm"));
+    std::fs::copy(guests::CATALOG, &wasm).expect("copying the catalog");
+    let cache_dir = folder.join("cache");
+    let cache_dir = cache_dir.to_str().expect("a UTF-8 path");
     // The default fits it, and leaves its compiled code in the cache.
     let handler = HANDLER
         .builder(guests::CATALOG)
@@ -275,35 +281,53 @@ async fn a_component_past_a_pool_limit_is_refused_naming_the_option() {
             .status,
         200
     );
+    let compiled = std::process::Command::new(HANDLER.binary())
+        .arg("compile")
+        .arg(&wasm)
+        .status()
+        .expect("running wasm-handler compile");
+    assert!(compiled.success() && cwasm.is_file());
 
-    let refused = std::process::Command::new(HANDLER.binary())
-        .args([
-            "serve",
-            "--cache-dir",
-            cache_dir,
-            "--listen",
-            "127.0.0.1:0",
-            "--max-core-instances-per-component",
-            "1",
-            "--component",
-            guests::CATALOG,
-        ])
-        .output()
-        .expect("running wasm-handler");
-    assert_eq!(refused.status.code(), Some(1));
-    let message = String::from_utf8_lossy(&refused.stderr);
-    for expected in [
-        "does not fit a slot of the instance pool: raise the limit with \
-         --max-core-instances-per-component (WASM_HANDLER_MAX_CORE_INSTANCES_PER_COMPONENT)",
-        "core module instances, which exceeds the configured maximum of 1 in the pooling allocator",
+    for (component, cache) in [
+        (Path::new(guests::CATALOG), &["--cache-dir", cache_dir][..]),
+        (wasm.as_path(), &["--no-cache"][..]),
+        (cwasm.as_path(), &["--no-cache"][..]),
     ] {
-        assert!(message.contains(expected), "{expected} in {message}");
+        let refused = std::process::Command::new(HANDLER.binary())
+            .arg("serve")
+            .args(cache)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--max-core-instances-per-component",
+                "1",
+            ])
+            .arg("--component")
+            .arg(component)
+            .output()
+            .expect("running wasm-handler");
+        assert_eq!(refused.status.code(), Some(1));
+        let message = String::from_utf8_lossy(&refused.stderr);
+        for expected in [
+            "does not fit a slot of the instance pool: raise the limit with \
+             --max-core-instances-per-component (WASM_HANDLER_MAX_CORE_INSTANCES_PER_COMPONENT)",
+            "core module instances, which exceeds the configured maximum of 1 in the pooling allocator",
+        ] {
+            assert!(message.contains(expected), "{expected} in {message}");
+        }
+        let log = format!("{}{message}", String::from_utf8_lossy(&refused.stdout));
+        for blame in [
+            "cache entry",
+            "Ignoring the precompiled artifact",
+            "compiling the .wasm",
+        ] {
+            assert!(
+                !log.contains(blame),
+                "{}: the refusal is blamed on compiled code: {log}",
+                component.display()
+            );
+        }
     }
-    let stdout = String::from_utf8_lossy(&refused.stdout);
-    assert!(
-        !format!("{stdout}{message}").contains("cache entry"),
-        "the refusal is blamed on the cache: {stdout}{message}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
