@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{p2, p3};
 use crate::artifact::{Artifacts, Origin};
 use crate::reuse::{IdleInstances, Reuse};
 use crate::sandbox::Sandbox;
+use crate::shared::SharedInstances;
 
 /// One loaded version of a component, pre-instantiated, with its idle
 /// instances when its route reuses them.
@@ -28,6 +29,7 @@ pub(crate) struct ComponentVersion {
     digest: String,
     origin: Origin,
     idle: IdleInstances,
+    shared: SharedInstances,
 }
 
 impl ComponentVersion {
@@ -64,12 +66,41 @@ impl ComponentVersion {
         &self.idle
     }
 
-    /// This version, its instances reused as `reuse` allows.
+    /// Its 0.3 instances that serve requests concurrently.
+    pub(crate) fn shared(&self) -> &SharedInstances {
+        &self.shared
+    }
+
+    /// How its instances are reused: as its route allows, but one request
+    /// at a time for a 0.2 component, which cannot take more.
+    pub(crate) fn reuse(&self) -> Reuse {
+        match self.pre {
+            ProxyPre::P2(_) => Reuse {
+                max_concurrent: 1,
+                ..self.idle.reuse()
+            },
+            ProxyPre::P3(_) if self.shared.enabled() => self.shared.reuse(),
+            ProxyPre::P3(_) => self.idle.reuse(),
+        }
+    }
+
+    /// This version, its instances reused as `reuse` allows: one at a time
+    /// ([`IdleInstances`]), or, for a 0.3 component allowed more, several at
+    /// once ([`SharedInstances`]).
     pub(crate) fn with_reuse(self, reuse: Reuse) -> Self {
+        let shared = matches!(self.pre, ProxyPre::P3(_)) && reuse.concurrent();
         Self {
-            idle: IdleInstances::new(reuse),
+            idle: IdleInstances::new(if shared { Reuse::FRESH } else { reuse }),
+            shared: SharedInstances::new(reuse, shared),
             ..self
         }
+    }
+
+    /// No instance of this version serves a new request: idle ones are
+    /// dropped now, busy ones when their requests are done.
+    pub(crate) fn retire(&self) {
+        self.idle.retire();
+        self.shared.retire();
     }
 }
 
@@ -121,6 +152,7 @@ impl Loader {
             digest: loaded.digest,
             origin: loaded.origin,
             idle: IdleInstances::new(Reuse::FRESH),
+            shared: SharedInstances::new(Reuse::FRESH, false),
         })
     }
 }

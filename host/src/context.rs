@@ -342,6 +342,18 @@ impl Secrets {
         Self { values }
     }
 
+    /// Adds `other`'s values, for output that more than one request's
+    /// guest may write ([`crate::shared`]).
+    pub(crate) fn extend(&mut self, other: &Secrets) {
+        if other.values.iter().all(|value| self.values.contains(value)) {
+            return;
+        }
+        self.values.extend(other.values.iter().cloned());
+        self.values
+            .sort_unstable_by_key(|value| std::cmp::Reverse(value.len()));
+        self.values.dedup();
+    }
+
     /// `text` without the longest start of a secret it ends with: what is
     /// left of a secret when a line is cut in the middle of it.
     pub(crate) fn without_secret_start_at_end<'t>(&self, text: &'t str) -> &'t str {

@@ -22,10 +22,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Body;
+use http_body_util::BodyExt as _;
 use opentelemetry::KeyValue;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
-use wasmtime::component::Resource;
+use wasmtime::component::{Accessor, Resource};
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView as _;
@@ -42,6 +44,7 @@ use crate::guest_output::{Destination, GuestOutput};
 use crate::limits::{Finishing, FinishingInstance};
 use crate::reuse::{Lease, Worker};
 use crate::sandbox::{Grants, Sandbox};
+use crate::shared::{self, SharedLease};
 use crate::telemetry::{RequestTrace, span_names};
 
 /// Makes and runs instances under the host's grants and limits.
@@ -53,13 +56,29 @@ pub(crate) struct Dispatcher {
 }
 
 /// Resolves when a guest that has sent its response head is done (its body
-/// finished or cut off, its instance dropped). Dropping it lets the guest run on.
-pub(crate) struct Finished(tokio::task::JoinHandle<Result<(), GuestFailure>>);
+/// finished or cut off, its instance dropped or, when shared, its request
+/// done). Dropping it lets the guest run on.
+pub(crate) enum Finished {
+    /// The task that owns the instance.
+    Task(tokio::task::JoinHandle<Result<(), GuestFailure>>),
+    /// The request's outcome, from the shared instance serving it.
+    Shared(oneshot::Receiver<Result<(), GuestFailure>>),
+}
 
 impl Finished {
     /// Waits for the guest to be done; its own failures are already logged.
     pub(crate) async fn wait(self) {
-        let _ = self.0.await;
+        let _ = self.outcome().await;
+    }
+
+    /// How the guest's work on the request ended.
+    async fn outcome(self) -> Result<(), GuestFailure> {
+        match self {
+            Finished::Task(task) => task.await.map_err(GuestFailure::Task)?,
+            Finished::Shared(outcome) => outcome.await.map_err(|_| GuestFailure::InstanceLost {
+                cause: "it ended without saying how".to_owned(),
+            })?,
+        }
     }
 }
 
@@ -114,9 +133,24 @@ impl Dispatcher {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let lease = match lease {
+            Lease::Fresh(permit) if version.shared().enabled() => {
+                Lease::Shared(self.start_shared(&version, permit))
+            }
+            lease => lease,
+        };
+        let lease = match lease {
+            Lease::Shared(lease) => {
+                return self
+                    .run_shared(request, scheme, output, trace, lease, request_body)
+                    .await;
+            }
+            lease => lease,
+        };
         let reused = matches!(lease, Lease::Reused(_));
         let (mut store, proxy, served, permit) = match lease {
             Lease::Fresh(permit) => (self.store(version.engine(), output), None, 0, permit),
+            Lease::Shared(_) => unreachable!("served above"),
             Lease::Reused(worker) => {
                 worker.store.data().outlet().connect(output);
                 (
@@ -151,7 +185,7 @@ impl Dispatcher {
         let body_cut_off = failed_after_head.clone();
         let call = match version.pre() {
             ProxyPre::P2(_) => Call::p2(&mut store, scheme, request, respond),
-            ProxyPre::P3(_) => Ok(Call::p3(&mut store, scheme, request, respond)),
+            ProxyPre::P3(_) => Ok(Call::p3(store.data_mut(), scheme, request, respond)),
         }
         .map_err(GuestFailure::Host)?;
 
@@ -235,26 +269,89 @@ impl Dispatcher {
             .instrument(log_span),
         );
 
-        match receiver.await {
-            Ok(Ok(response)) => {
-                let content_length = watch.as_ref().and_then(|_| {
-                    response
-                        .headers()
-                        .get(http::header::CONTENT_LENGTH)
-                        .and_then(|value| value.to_str().ok()?.parse().ok())
-                });
-                let response =
-                    response.map(|body| cut_off_visibly(body, content_length, body_cut_off, watch));
-                Ok((response, Finished(task)))
-            }
-            Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
-            // The store, and with it the sender, is gone: the task says why.
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(GuestFailure::NoResponse),
-                Ok(Err(failure)) => Err(failure),
-                Err(join_error) => Err(GuestFailure::Task(join_error)),
+        response_head(receiver, watch, body_cut_off, Finished::Task(task)).await
+    }
+
+    /// Registers a new shared instance of `version` under `permit`, with its
+    /// first request leased, and starts its task.
+    fn start_shared(
+        &self,
+        version: &Arc<ComponentVersion>,
+        permit: OwnedSemaphorePermit,
+    ) -> SharedLease {
+        let span = tracing::info_span!(
+            "shared_instance",
+            shared_instance = tracing::field::Empty,
+            digest = version.digest()
+        );
+        let output = GuestOutput::new(
+            RequestTrace::untraced(span.clone()),
+            Secrets::default(),
+            Destination::Console,
+        );
+        let store = self.store(version.engine(), &output);
+        let (lease, id, queue) = version.shared().start(output);
+        span.record("shared_instance", id);
+        let instance = shared::Instance {
+            version: version.clone(),
+            id,
+            store,
+            permit,
+            queue,
+            timeout: self.request_timeout,
+            max_memory_bytes: self.max_memory_bytes,
+        };
+        tokio::spawn(instance.run().instrument(span));
+        lease
+    }
+
+    /// Runs `request` on the shared instance `lease` has room on.
+    async fn run_shared<B>(
+        &self,
+        request: hyper::Request<B>,
+        scheme: Scheme,
+        output: &GuestOutput,
+        trace: RequestTrace,
+        lease: SharedLease,
+        request_body: BodyReport,
+    ) -> Result<(hyper::Response<HostBody>, Finished), GuestFailure>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        lease.output().redact_also(output);
+        let (sender, receiver) = oneshot::channel();
+        let head_sent = Arc::new(AtomicBool::new(false));
+        let (ended, body_end) = oneshot::channel();
+        let watch = EndWatch {
+            ended,
+            finishing: self.finishing.clone(),
+        };
+        let cut_off = Arc::new(AtomicBool::new(false));
+        let (outcome, finished) = oneshot::channel();
+        let (log_span, trace) = trace.split();
+        let served = lease.served();
+        let job = shared::Job {
+            request: request.map(|body| body.map_err(Into::into).boxed_unsync()),
+            scheme,
+            respond: Respond {
+                sender,
+                head_sent: head_sent.clone(),
             },
-        }
+            body_end: BodyEnd::Waiting(body_end),
+            report: shared::Report {
+                outcome,
+                head_sent,
+                cut_off: cut_off.clone(),
+                log_span,
+                trace,
+                deadline: tokio::time::Instant::now() + self.request_timeout,
+                request_body,
+                served,
+            },
+        };
+        lease.submit(job)?;
+        response_head(receiver, Some(watch), cut_off, Finished::Shared(finished)).await
     }
 
     /// Makes one instance of `version` and drops it: what a new component
@@ -293,22 +390,56 @@ impl Dispatcher {
 }
 
 /// Where the guest's response head goes, and the flag that says it went.
-struct Respond {
+pub(crate) struct Respond {
     sender: oneshot::Sender<Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>>,
     head_sent: Arc<AtomicBool>,
 }
 
 impl Respond {
-    fn send(self, response: Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>) {
+    pub(crate) fn send(
+        self,
+        response: Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>,
+    ) {
         self.head_sent.store(true, Ordering::Release);
         let _ = self.sender.send(response);
+    }
+}
+
+/// The response a guest's head makes, once it comes through `receiver`:
+/// its body watched by `watch` and cut off visibly if `cut_off` is set; or,
+/// when no head came, why, as `finished` tells.
+async fn response_head(
+    receiver: oneshot::Receiver<Result<hyper::Response<HostBody>, wasmtime_wasi_http::Error>>,
+    watch: Option<EndWatch>,
+    cut_off: Arc<AtomicBool>,
+    finished: Finished,
+) -> Result<(hyper::Response<HostBody>, Finished), GuestFailure> {
+    match receiver.await {
+        Ok(Ok(response)) => {
+            let content_length = watch.as_ref().and_then(|_| {
+                response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|value| value.to_str().ok()?.parse().ok())
+            });
+            let response =
+                response.map(|body| cut_off_visibly(body, content_length, cut_off, watch));
+            Ok((response, finished))
+        }
+        Ok(Err(code)) => Err(GuestFailure::ErrorCode(code)),
+        // The store, and with it the sender, is gone: the guest's side says why.
+        Err(_) => Err(finished
+            .outcome()
+            .await
+            .err()
+            .unwrap_or(GuestFailure::NoResponse)),
     }
 }
 
 /// Whether the response body reached its end ([`cut_off_visibly`] tells),
 /// waited for once and remembered, with the instance's mark in
 /// [`Finishing`] from then on.
-enum BodyEnd {
+pub(crate) enum BodyEnd {
     Waiting(oneshot::Receiver<FinishingInstance>),
     Known(Option<FinishingInstance>),
 }
@@ -318,12 +449,17 @@ impl BodyEnd {
         if let BodyEnd::Waiting(receiver) = self {
             *self = BodyEnd::Known(receiver.await.ok());
         }
+        self.ended()
+    }
+
+    /// Whether the body is known to have reached its end.
+    pub(crate) fn ended(&self) -> bool {
         matches!(self, BodyEnd::Known(Some(_)))
     }
 }
 
 /// The request in its world's terms, ready for the guest's `handle`.
-enum Call {
+pub(crate) enum Call {
     /// 0.2: the incoming request, and the outparam the response comes back through.
     P2 {
         incoming: Resource<HostIncomingRequest>,
@@ -357,8 +493,8 @@ impl Call {
         Ok(Call::P2 { incoming, outparam })
     }
 
-    fn p3<B>(
-        store: &mut Store<Sandbox>,
+    pub(crate) fn p3<B>(
+        sandbox: &mut Sandbox,
         scheme: Scheme,
         request: hyper::Request<B>,
         respond: Respond,
@@ -370,7 +506,7 @@ impl Call {
         // 0.3 takes scheme and authority from the URI; 0.2 is given the
         // scheme and reads the authority from `Host`: the guest sees the same.
         let request = with_absolute_uri(request, scheme);
-        let (request, request_io) = p3::Request::from_http(store.data_mut().http().hooks, request);
+        let (request, request_io) = p3::Request::from_http(sandbox.http().hooks, request);
         Call::P3 {
             request,
             request_io: Box::pin(request_io),
@@ -395,33 +531,48 @@ impl Call {
                     .call_handle(store, incoming, outparam)
                     .await
             }
-            (
-                Call::P3 {
-                    request,
-                    request_io,
-                    respond,
-                },
-                Proxy::P3(service),
-            ) => {
+            (call @ Call::P3 { .. }, Proxy::P3(service)) => {
                 store
-                    .run_concurrent(async |accessor| -> wasmtime::Result<()> {
-                        match service.handle(accessor, request).await? {
-                            Ok(response) => {
-                                let response = accessor
-                                    .with(|mut store| response.into_http(&mut store, request_io))?;
-                                respond.send(Ok(response));
-                                body_end.wait().await;
-                            }
-                            Err(code) => respond.send(Err(code.into())),
-                        }
-                        Ok(())
-                    })
+                    .run_concurrent(async |accessor| call.run_in(accessor, service, body_end).await)
                     .await?
             }
             _ => Err(wasmtime::format_err!(
                 "the instance does not serve the world its request was made for"
             )),
         }
+    }
+}
+
+impl Call {
+    /// Calls a 0.3 guest's `handle` in its store's event loop and returns
+    /// once the response body has ended (or failed), or the guest answered
+    /// with an error code.
+    pub(crate) async fn run_in(
+        self,
+        accessor: &Accessor<Sandbox>,
+        service: &p3::bindings::Service,
+        body_end: &mut BodyEnd,
+    ) -> wasmtime::Result<()> {
+        let Call::P3 {
+            request,
+            request_io,
+            respond,
+        } = self
+        else {
+            return Err(wasmtime::format_err!(
+                "a 0.2 request cannot be served by a 0.3 instance"
+            ));
+        };
+        match service.handle(accessor, request).await? {
+            Ok(response) => {
+                let response =
+                    accessor.with(|mut store| response.into_http(&mut store, request_io))?;
+                respond.send(Ok(response));
+                body_end.wait().await;
+            }
+            Err(code) => respond.send(Err(code.into())),
+        }
+        Ok(())
     }
 }
 
@@ -448,7 +599,7 @@ fn with_absolute_uri<B>(request: hyper::Request<B>, scheme: Scheme) -> hyper::Re
     hyper::Request::from_parts(head, body)
 }
 
-fn instantiation_failure(error: wasmtime::Error) -> GuestFailure {
+pub(crate) fn instantiation_failure(error: wasmtime::Error) -> GuestFailure {
     if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         GuestFailure::PoolExhausted
     } else {
@@ -456,7 +607,11 @@ fn instantiation_failure(error: wasmtime::Error) -> GuestFailure {
     }
 }
 
-fn trap_failure(trap: wasmtime::Error, memory_limit_hit: bool, limit_bytes: usize) -> GuestFailure {
+pub(crate) fn trap_failure(
+    trap: wasmtime::Error,
+    memory_limit_hit: bool,
+    limit_bytes: usize,
+) -> GuestFailure {
     if memory_limit_hit {
         return GuestFailure::MemoryLimit { limit_bytes, trap };
     }

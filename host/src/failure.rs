@@ -200,6 +200,13 @@ pub(crate) enum GuestFailure {
     /// The host could not hand the request to the guest.
     #[error("the request could not be passed to the component: {0:#}")]
     Host(wasmtime::Error),
+    /// The shared instance serving the request went down for another reason
+    /// than this request ([`crate::shared`]).
+    #[error("the instance serving the request was lost: {cause}")]
+    InstanceLost {
+        /// Why.
+        cause: String,
+    },
     /// The task running the guest panicked or was cancelled.
     #[error("the task running the component ended: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -238,6 +245,9 @@ impl Problem for GuestFailure {
             GuestFailure::Instantiation(_) => {
                 "The component could not be started for this request.".to_owned()
             }
+            GuestFailure::InstanceLost { cause } => {
+                format!("The instance serving this request was lost: {cause}.")
+            }
             GuestFailure::Host(_) | GuestFailure::Task(_) => {
                 "The host could not pass the request to the component.".to_owned()
             }
@@ -259,6 +269,7 @@ impl Problem for GuestFailure {
             GuestFailure::NoResponse => "no_response",
             GuestFailure::ErrorCode(_) => "error_code",
             GuestFailure::Host(_) => "host",
+            GuestFailure::InstanceLost { .. } => "instance_lost",
             GuestFailure::Task(_) => "task",
         }
     }

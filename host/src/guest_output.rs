@@ -90,6 +90,13 @@ impl GuestOutput {
         std::mem::take(&mut lines.kept)
     }
 
+    /// From now on, also redacts the secrets of `request`'s output: this
+    /// output is a shared instance's, which `request`'s guest writes to.
+    pub(crate) fn redact_also(&self, request: &GuestOutput) {
+        let secrets = request.lock().secrets.clone();
+        self.lock().secrets.extend(&secrets);
+    }
+
     #[cfg(test)]
     fn write(&self, stream: Stdio, bytes: &[u8]) {
         lock(&self.0).write(stream, bytes);

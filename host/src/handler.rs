@@ -152,8 +152,15 @@ impl Handler {
         };
         let mut wait = AdmissionWait::start();
         loop {
+            // Enabled before the looks below, so no notice after them is missed.
+            let freed = version.shared().freed();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
             if let Some(worker) = version.idle().take() {
                 return Ok(Lease::Reused(worker));
+            }
+            if let Some(lease) = version.shared().take() {
+                return Ok(Lease::Shared(lease));
             }
             if let Some(permit) = held.take() {
                 return Ok(Lease::Fresh(permit));
@@ -165,6 +172,7 @@ impl Handler {
             tokio::select! {
                 permit = self.admission.acquire() => return Ok(Lease::Fresh(permit)),
                 () = version.idle().returned() => {}
+                () = freed => {}
                 () = tokio::time::sleep_until(wait.deadline) => {
                     if !self.wait_on(&mut wait) {
                         return Err(rejection);
@@ -253,7 +261,7 @@ impl Handler {
         };
         admission.set(KeyValue::new(
             "wasm_handler.instance.reused",
-            matches!(lease, Lease::Reused(_)),
+            matches!(lease, Lease::Reused(_) | Lease::Shared(_)),
         ));
         drop(admission);
 

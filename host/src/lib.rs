@@ -15,7 +15,8 @@
 //! 6. [`registry`]: which component serves which route prefix, swapped atomically;
 //!    [`component`]: a loaded, pre-instantiated component version;
 //! 7. [`dispatch`]: a fresh store and instance per request, deadline, the call
-//!    ([`reuse`]: idle instances kept where a route allows it);
+//!    ([`reuse`]: idle instances kept where a route allows it; [`shared`]: a
+//!    0.3 instance serving several requests at once);
 //! 8. [`sandbox`]: what an instance is granted (almost nothing) and its memory cap;
 //! 9. [`guest_output`]: the guest's stdout and stderr as log events or envelope lines;
 //! 10. [`egress`]: the response, or a problem+json for a [`failure`].
@@ -50,6 +51,7 @@ mod reload;
 mod reuse;
 mod sandbox;
 mod server;
+mod shared;
 mod telemetry;
 mod wire;
 

@@ -29,8 +29,10 @@ use crate::guest_output::GUEST_FIELDS;
 pub(crate) const FILTER_ENV: &str = "WASM_HANDLER_LOG";
 /// The field that text lines show from the enclosing request span.
 const CORRELATION_ID: &str = "correlation_id";
-/// The fields that text lines show from a traced request's span.
-const TRACE_IDS: [&str; 2] = ["trace_id", "span_id"];
+/// The fields that text lines show from the enclosing spans: a traced
+/// request's ids, and the shared instance whose guest wrote the line
+/// ([`crate::shared`]: its lines belong to no one request).
+const SHOWN_SPAN_FIELDS: [&str; 3] = ["trace_id", "span_id", "shared_instance"];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -209,7 +211,7 @@ fn level_name(level: Level) -> &'static str {
 fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
     let correlation_id = spans.get(CORRELATION_ID).and_then(Value::as_str);
     // A traced request's ids, so a text line finds its trace too.
-    let trace_ids = TRACE_IDS
+    let trace_ids = SHOWN_SPAN_FIELDS
         .iter()
         .filter(|name| event.get(name).is_none())
         .filter_map(|name| Some((*name, spans.get(name)?)));

@@ -88,7 +88,7 @@ impl Route {
         dispatcher.smoke_test(&version).await?;
         self.current.store(Arc::new(version));
         // Its idle instances go now, busy ones when their request is done.
-        current.idle().retire();
+        current.retire();
         Ok(Reloaded::Swapped {
             from: current.digest().to_owned(),
         })
@@ -155,9 +155,10 @@ impl Registry {
     /// Drops one idle instance of any route, to free its slot and admission
     /// permit for a request that needs a new instance; false when none is idle.
     pub(crate) fn evict_one_idle(&self) -> bool {
-        self.routes
-            .iter()
-            .any(|route| route.current().idle().evict_one())
+        self.routes.iter().any(|route| {
+            let version = route.current();
+            version.idle().evict_one() || version.shared().evict_one()
+        })
     }
 }
 

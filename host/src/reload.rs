@@ -84,6 +84,7 @@ async fn reload_on_request(
                     to = current.digest(),
                     world = current.world(),
                     origin = %current.origin(),
+                    instances = %current.reuse(),
                     load_ms = started.elapsed().as_secs_f64() * 1e3,
                     "Serving a new component version"
                 );

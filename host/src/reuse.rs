@@ -24,6 +24,7 @@ use wasmtime_wasi_http::handler::Proxy;
 
 use crate::registry::Registry;
 use crate::sandbox::Sandbox;
+use crate::shared::SharedLease;
 
 /// How a route reuses its instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub(crate) struct Reuse {
     /// Requests one instance serves, one after another, before it is
     /// dropped; 1 means a fresh instance per request.
     pub(crate) max_requests: u32,
+    /// Requests one 0.3 instance serves at once ([`crate::shared`]); 1
+    /// means one after another.
+    pub(crate) max_concurrent: u32,
     /// How long an instance may wait for its next request.
     pub(crate) idle_timeout: Duration,
 }
@@ -40,6 +44,7 @@ impl Reuse {
     /// request per instance, and 1 s idle when reuse is raised.
     pub(crate) const FRESH: Self = Self {
         max_requests: 1,
+        max_concurrent: 1,
         idle_timeout: Duration::from_secs(1),
     };
 
@@ -47,15 +52,24 @@ impl Reuse {
     pub(crate) fn enabled(&self) -> bool {
         self.max_requests > 1
     }
+
+    /// Whether an instance of a 0.3 component may serve more than one
+    /// request at once.
+    pub(crate) fn concurrent(&self) -> bool {
+        self.enabled() && self.max_concurrent > 1
+    }
 }
 
 impl std::fmt::Display for Reuse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.enabled() {
+            write!(f, "up to {} requests per instance", self.max_requests)?;
+            if self.concurrent() {
+                write!(f, ", {} at once (0.3)", self.max_concurrent)?;
+            }
             write!(
                 f,
-                "up to {} requests per instance, {} idle",
-                self.max_requests,
+                ", {} idle",
                 humantime::format_duration(self.idle_timeout)
             )
         } else {
@@ -70,6 +84,8 @@ pub(crate) enum Lease {
     Fresh(OwnedSemaphorePermit),
     /// An idle instance of the route's version.
     Reused(Worker),
+    /// A 0.3 instance of the route's version with room for one more request.
+    Shared(SharedLease),
 }
 
 /// An instance that has served and may serve again. Its fields drop in
@@ -126,6 +142,11 @@ impl<W> IdleInstances<W> {
         drop(state);
         drop((worker, expired));
         None
+    }
+
+    /// How its instances are reused.
+    pub(crate) fn reuse(&self) -> Reuse {
+        self.reuse
     }
 
     /// Whether a worker that has served `served` requests may serve again.
@@ -220,7 +241,9 @@ pub(crate) fn expire_idle_instances(registry: &Arc<Registry>) {
                 return;
             };
             for route in registry.routes() {
-                route.current().idle().expire();
+                let version = route.current();
+                version.idle().expire();
+                version.shared().expire();
             }
         }
     });
@@ -236,10 +259,28 @@ mod tests {
         assert_eq!(Reuse::FRESH.to_string(), "a fresh instance per request");
         let reuse = Reuse {
             max_requests: 16,
+            max_concurrent: 1,
             idle_timeout: Duration::from_secs(2),
         };
-        assert!(reuse.enabled());
+        assert!(reuse.enabled() && !reuse.concurrent());
         assert_eq!(reuse.to_string(), "up to 16 requests per instance, 2s idle");
+        let concurrent = Reuse {
+            max_concurrent: 4,
+            ..reuse
+        };
+        assert!(concurrent.concurrent());
+        assert_eq!(
+            concurrent.to_string(),
+            "up to 16 requests per instance, 4 at once (0.3), 2s idle"
+        );
+        assert!(
+            !Reuse {
+                max_concurrent: 4,
+                ..Reuse::FRESH
+            }
+            .concurrent(),
+            "one request per instance leaves nothing to share"
+        );
         let idle: IdleInstances<u32> = IdleInstances::new(reuse);
         assert!(idle.may_serve_again(15));
         assert!(!idle.may_serve_again(16));
@@ -248,6 +289,7 @@ mod tests {
     fn pool(idle_timeout: Duration) -> IdleInstances<u32> {
         IdleInstances::new(Reuse {
             max_requests: 8,
+            max_concurrent: 1,
             idle_timeout,
         })
     }

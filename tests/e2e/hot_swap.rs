@@ -118,7 +118,7 @@ impl SteadyLoad {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_swaps_under_steady_load_lose_nothing() {
-    let most_reused = ten_swaps_under_steady_load(&[]).await;
+    let most_reused = ten_swaps_under_steady_load(P2, &[]).await;
     assert_eq!(most_reused, 1, "a fresh instance per request");
 }
 
@@ -126,18 +126,44 @@ async fn ten_swaps_under_steady_load_lose_nothing() {
 /// its busy ones finish their request.
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_swaps_under_steady_load_with_reuse_lose_nothing() {
-    let most_reused = ten_swaps_under_steady_load(&["--max-instance-reuse-count", "1000"]).await;
+    let most_reused =
+        ten_swaps_under_steady_load(P2, &["--max-instance-reuse-count", "1000"]).await;
     assert!(
         most_reused > 1,
         "instances were reused: at most {most_reused} requests each"
     );
 }
 
+/// The same with 0.3 instances that serve several requests at once: a swap
+/// stops the old version's instances taking requests, and each is dropped
+/// once the requests it serves are done.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_swaps_under_steady_load_with_concurrent_reuse_lose_nothing() {
+    let most_reused = ten_swaps_under_steady_load(
+        P3,
+        &[
+            "--max-instance-reuse-count",
+            "1000",
+            "--max-instance-concurrent-reuse-count",
+            "4",
+        ],
+    )
+    .await;
+    assert!(
+        most_reused > 4,
+        "instances were shared: at most {most_reused} requests each"
+    );
+}
+
+/// The two versions of one component, in one world.
+const P2: [&str; 2] = [guests::VERSION_ONE, guests::VERSION_TWO];
+const P3: [&str; 2] = [guests::VERSION_ONE_P3, guests::VERSION_TWO_P3];
+
 /// Swaps the version ten times under a steady load, checks that every
 /// request got the whole answer of one version, and returns the most
 /// requests one instance served.
-async fn ten_swaps_under_steady_load(args: &[&str]) -> u32 {
-    let folder = app_folder("ten-swaps", &[("app.wasm", guests::VERSION_ONE)]);
+async fn ten_swaps_under_steady_load([one, two]: [&str; 2], args: &[&str]) -> u32 {
+    let folder = app_folder("ten-swaps", &[("app.wasm", one)]);
     let app = folder.join("app.wasm");
     let handler = HANDLER
         .builder(&app)
@@ -151,9 +177,9 @@ async fn ten_swaps_under_steady_load(args: &[&str]) -> u32 {
     let mut digests = vec![digest(&wait_for_body(port, "/api/versioned", "one").await)];
     for swap in 1..=10 {
         let (source, expected) = if swap % 2 == 1 {
-            (guests::VERSION_TWO, "two")
+            (two, "two")
         } else {
-            (guests::VERSION_ONE, "one")
+            (one, "one")
         };
         replace(&app, source);
         digests.push(digest(

@@ -208,14 +208,16 @@ async fn a_reused_instance_logs_under_each_request_s_correlation_id() {
 /// than oha and did not reproduce that race; it holds the property.
 #[tokio::test(flavor = "multi_thread")]
 async fn as_many_closed_loop_clients_as_instances_never_get_503() {
-    for (component, reuse) in [
-        (guests::MISBEHAVE, "100"),
-        (guests::MISBEHAVE_P3, "1"),
-        (guests::MISBEHAVE_P3, "100"),
+    for (component, reuse, concurrent) in [
+        (guests::MISBEHAVE, "100", "1"),
+        (guests::MISBEHAVE_P3, "1", "1"),
+        (guests::MISBEHAVE_P3, "100", "1"),
+        (guests::MISBEHAVE_P3, "100", "16"),
     ] {
         let handler = HANDLER
             .builder(component)
             .args(["--max-instances", "32", "--max-instance-reuse-count", reuse])
+            .args(["--max-instance-concurrent-reuse-count", concurrent])
             .start()
             .await;
         let port = handler.port();
@@ -234,7 +236,7 @@ async fn as_many_closed_loop_clients_as_instances_never_get_503() {
             let statuses = client.await.expect("a client finished");
             assert!(
                 statuses.iter().all(|status| *status == 200),
-                "{component} with reuse {reuse}: {:?}",
+                "{component} with reuse {reuse}, {concurrent} at once: {:?}",
                 statuses
                     .iter()
                     .filter(|status| **status != 200)

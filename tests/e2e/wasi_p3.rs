@@ -164,3 +164,182 @@ async fn a_reused_p3_instance_keeps_its_count_and_is_retired_by_a_trap() {
     }
     assert_eq!(counts, ["1", "2", "3", "1", "2", "1"]);
 }
+
+/// The host with one instance in all, which may serve four requests at once.
+async fn sharing_one_instance(extra: &[&str]) -> HandlerProcess {
+    let handler = HANDLER
+        .builder(guests::MISBEHAVE_P3)
+        .args([
+            "--max-instances",
+            "1",
+            "--max-instance-reuse-count",
+            "100",
+            "--max-instance-concurrent-reuse-count",
+            "4",
+            "--idle-instance-timeout",
+            "30s",
+        ])
+        .args(extra.iter().copied())
+        .start()
+        .await;
+    let serving = handler.serving_line().await;
+    assert!(
+        serving.contains("up to 100 requests per instance, 4 at once (0.3), 30s idle"),
+        "{serving}"
+    );
+    handler
+}
+
+/// Sends each of `routes` at once and returns the responses in order.
+async fn at_once(handler: &HandlerProcess, routes: &[&str]) -> Vec<test_harness::http::Response> {
+    let requests: Vec<_> = routes
+        .iter()
+        .map(|route| {
+            let (port, route) = (handler.port(), (*route).to_owned());
+            tokio::spawn(async move {
+                Forward::get(&format!("/api/p3/{route}"))
+                    .header("x-correlation-id", &format!("p3-{route}"))
+                    .send(port)
+                    .await
+            })
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for request in requests {
+        responses.push(request.await.expect("a request finished"));
+    }
+    responses
+}
+
+/// With one instance in all, four requests that each wait 400 ms are served
+/// together, by that one instance: one count across them, and no `503`.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_p3_instance_serves_requests_concurrently_and_keeps_one_count() {
+    let handler = sharing_one_instance(&[]).await;
+    let responses = at_once(&handler, &["hold?ms=400"; 4]).await;
+    let mut counts: Vec<String> = responses
+        .iter()
+        .map(|response| {
+            assert_eq!(response.status, 200, "{response:?}");
+            String::from_utf8_lossy(&response.body).into_owned()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, ["1", "2", "3", "4"]);
+    let next = get(&handler, "count").await;
+    assert_eq!(next.body.as_ref(), b"5", "the same instance serves on");
+    // Its output is one stream: logged under the instance, not a request.
+    let started = handler
+        .wait_for_stderr(|line| line.contains("started hold"))
+        .await;
+    assert!(
+        started.contains("shared_instance=") && !started.contains("correlation_id="),
+        "{started}"
+    );
+}
+
+/// Whatever request a shared instance's guest prints, the secrets of every
+/// request the instance has served are redacted from its lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_instance_redacts_every_request_s_secrets() {
+    let handler = sharing_one_instance(&[]).await;
+    for secret in ["shared-secret-one", "shared-secret-two"] {
+        let response = Forward::get("/api/p3/log-headers")
+            .header("cookie", &format!("session={secret}"))
+            .send(handler.port())
+            .await;
+        assert_eq!(response.status, 200);
+    }
+    handler
+        .wait_for_stderr_lines(2, |line| line.contains("header cookie"))
+        .await;
+    let lines = handler.stderr();
+    let cookies: Vec<_> = lines
+        .iter()
+        .filter(|line| line.contains("header cookie"))
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|line| line.contains("[REDACTED]") && !line.contains("shared-secret")),
+        "{cookies:#?}"
+    );
+}
+
+/// A trap takes a shared instance down at once, and with it the requests it
+/// was serving: each gets a problem that says so. The next request gets a
+/// fresh instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trap_on_a_shared_instance_fails_its_other_requests_and_retires_it() {
+    let handler = sharing_one_instance(&[]).await;
+    let holding = tokio::spawn({
+        let port = handler.port();
+        async move {
+            Forward::get("/api/p3/hold?ms=3000")
+                .header("x-correlation-id", "p3-held")
+                .send(port)
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let trapped = get(&handler, "trap").await;
+    let lost = holding.await.expect("the held request finished");
+    // wasmtime's event loop reports that a guest task trapped, not whose.
+    let detail = "The instance serving this request was lost: it trapped while it served this request and 1 other(s).";
+    for (response, id) in [(&trapped, "p3-trap"), (&lost, "p3-held")] {
+        let problem = response.assert_problem(500, Some(id));
+        assert_eq!(problem["detail"], detail, "{id}");
+    }
+    assert_eq!(get(&handler, "count").await.body.as_ref(), b"1");
+}
+
+/// A request past its deadline takes its shared instance down, and the
+/// others with it: a guest that never yields (here, the other request)
+/// stops the instance's event loop, so nothing in it can be waited for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadline_on_a_shared_instance_retires_it() {
+    let mut handler = sharing_one_instance(&["--request-timeout", "1s"]).await;
+    let holding = tokio::spawn({
+        let port = handler.port();
+        async move {
+            Forward::get("/api/p3/hold?ms=5000")
+                .header("x-correlation-id", "p3-held")
+                .send(port)
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let looping = get(&handler, "loop").await;
+    let held = holding.await.expect("the held request finished");
+    let problem = held.assert_problem(504, Some("p3-held"));
+    assert_eq!(
+        problem["detail"],
+        "The component did not answer within its 1s deadline."
+    );
+    let problem = looping.assert_problem(500, Some("p3-loop"));
+    assert_eq!(
+        problem["detail"],
+        "The instance serving this request was lost: another request on it ran past its deadline."
+    );
+    assert!(handler.is_running());
+    assert_eq!(
+        get(&handler, "count").await.body.as_ref(),
+        b"1",
+        "a fresh instance"
+    );
+}
+
+/// A body that fails after its head stops the instance taking requests; the
+/// client sees the cut-off, and the next request gets a fresh instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_body_retires_a_shared_instance() {
+    let handler = sharing_one_instance(&[]).await;
+    assert_eq!(get(&handler, "count").await.body.as_ref(), b"1");
+    let request = b"GET /api/p3/trap-after-head HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let cut = http::send_raw(handler.port(), request, Duration::from_secs(5))
+        .await
+        .expect("a connection");
+    assert_eq!(cut.status, Some(200), "{}", cut.text());
+    assert!(cut.bytes.len() < 1 << 20, "the body was cut off");
+    assert_eq!(get(&handler, "count").await.body.as_ref(), b"1");
+}

@@ -25,7 +25,7 @@ const BUILDS: [(&str, &[&str]); 2] = [
 ];
 
 /// Each component: its constant, the build it comes from, its file.
-const COMPONENTS: [(&str, &str, &str); 8] = [
+const COMPONENTS: [(&str, &str, &str); 10] = [
     ("CATALOG", "", "catalog.wasm"),
     ("MISBEHAVE", "", "misbehave.wasm"),
     ("ECHO_REQUEST", "", "echo_request.wasm"),
@@ -33,6 +33,8 @@ const COMPONENTS: [(&str, &str, &str); 8] = [
     ("VERSION_TWO", "", "version_two.wasm"),
     ("NOT_A_HANDLER", "", "not_a_handler.wasm"),
     ("MISBEHAVE_P3", "", "misbehave_p3.wasm"),
+    ("VERSION_ONE_P3", "", "version_one_p3.wasm"),
+    ("VERSION_TWO_P3", "", "version_two_p3.wasm"),
     ("CATALOG_P3", "p3", "catalog_p3.wasm"),
 ];
 

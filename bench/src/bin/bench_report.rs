@@ -395,6 +395,7 @@ fn goal_lines(rows: &[Row]) -> Vec<String> {
         ratio_line("wasm-handler", "wasmtime-serve", 5.0),
         ratio_line("wasm-handler-reuse", "native", 0.5),
         ratio_line("wasm-handler-reuse", "wasmtime-serve-reuse", 1.5),
+        ratio_line("wasm-handler-p3-shared", "wasmtime-serve-p3", 1.5),
         p99_line("wasm-handler", 1.5),
         p99_line("wasm-handler-reuse", 1.5),
     ];
@@ -823,9 +824,10 @@ mod tests {
         assert!(lines[0].contains("6.00×") && lines[0].ends_with("| yes |"));
         assert!(lines[1].contains("0.60×") && lines[1].ends_with("| yes |"));
         assert!(lines[2].contains("1.20×") && lines[2].ends_with("| **no** |"));
-        assert!(lines[3].contains("1.20×") && lines[3].ends_with("| yes |"));
-        assert!(lines[4].contains("1.60×") && lines[4].ends_with("| **no** |"));
-        assert!(lines[5].contains("+30 µs") && lines[5].ends_with("| yes |"));
+        assert!(lines[3].contains("n/a"), "no 0.3 rows: {}", lines[3]);
+        assert!(lines[4].contains("1.20×") && lines[4].ends_with("| yes |"));
+        assert!(lines[5].contains("1.60×") && lines[5].ends_with("| **no** |"));
+        assert!(lines[6].contains("+30 µs") && lines[6].ends_with("| yes |"));
         let missing = goal_lines(&[row("wasm-handler", 6000.0, 0.130, 1.0)]);
         assert!(missing[1].contains("n/a"), "{}", missing[1]);
     }

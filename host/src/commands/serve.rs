@@ -157,6 +157,13 @@ struct ReuseOptions {
     #[arg(long, env = "WASM_HANDLER_MAX_INSTANCE_REUSE_COUNT", default_value_t = Reuse::FRESH.max_requests, value_parser = clap::value_parser!(u32).range(1..))]
     max_instance_reuse_count: u32,
 
+    /// Requests one 0.3 instance serves at once, inside one event loop, when
+    /// it is reused (1: one at a time). A 0.2 instance always serves one at
+    /// a time. Concurrent requests share one memory, and the guest's output
+    /// can no longer be told apart per request (it is logged per instance).
+    #[arg(long, env = "WASM_HANDLER_MAX_INSTANCE_CONCURRENT_REUSE_COUNT", default_value_t = Reuse::FRESH.max_concurrent, value_parser = clap::value_parser!(u32).range(1..))]
+    max_instance_concurrent_reuse_count: u32,
+
     /// How long a reused instance waits for its next request before it is dropped.
     #[arg(long, env = "WASM_HANDLER_IDLE_INSTANCE_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     idle_instance_timeout: Duration,
@@ -231,6 +238,7 @@ impl ServeCommand {
                 prefix: "/".to_owned(),
                 path,
                 max_requests: None,
+                max_concurrent: None,
                 idle_timeout: None,
             })
             .chain(self.routes)
@@ -251,7 +259,7 @@ impl ServeCommand {
                 world = guest.world(),
                 digest = guest.digest(),
                 origin = %guest.origin(),
-                instances = %route.reuse(),
+                instances = %guest.reuse(),
                 "Serving component"
             );
         }
@@ -302,6 +310,7 @@ impl ReuseOptions {
     fn to_reuse(&self) -> Reuse {
         Reuse {
             max_requests: self.max_instance_reuse_count,
+            max_concurrent: self.max_instance_concurrent_reuse_count,
             idle_timeout: self.idle_instance_timeout,
         }
     }
@@ -398,6 +407,7 @@ struct RouteArg {
     prefix: String,
     path: PathBuf,
     max_requests: Option<u32>,
+    max_concurrent: Option<u32>,
     idle_timeout: Option<Duration>,
 }
 
@@ -408,14 +418,15 @@ impl RouteArg {
             path: self.path,
             reuse: Reuse {
                 max_requests: self.max_requests.unwrap_or(reuse.max_requests),
+                max_concurrent: self.max_concurrent.unwrap_or(reuse.max_concurrent),
                 idle_timeout: self.idle_timeout.unwrap_or(reuse.idle_timeout),
             },
         }
     }
 }
 
-/// `PREFIX=PATH`, then any of `;max-instance-reuse-count=N` and
-/// `;idle-instance-timeout=DURATION`.
+/// `PREFIX=PATH`, then any of `;max-instance-reuse-count=N`,
+/// `;max-instance-concurrent-reuse-count=M` and `;idle-instance-timeout=DURATION`.
 fn parse_route(text: &str) -> Result<RouteArg, String> {
     let mut parts = text.split(';');
     let route = parts.next().unwrap_or_default();
@@ -431,22 +442,25 @@ fn parse_route(text: &str) -> Result<RouteArg, String> {
         prefix: prefix.to_owned(),
         path: PathBuf::from(path),
         max_requests: None,
+        max_concurrent: None,
         idle_timeout: None,
+    };
+    let count = |option: &str, value: &str| {
+        value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|count| *count >= 1)
+            .ok_or_else(|| format!("{option:?}: a count of 1 or more"))
     };
     for option in parts {
         let (name, value) = option
             .split_once('=')
             .ok_or_else(|| format!("{option:?} in {text:?} is not OPTION=VALUE"))?;
         match name.trim() {
-            "max-instance-reuse-count" => {
-                route.max_requests = Some(
-                    value
-                        .trim()
-                        .parse()
-                        .ok()
-                        .filter(|count| *count >= 1)
-                        .ok_or_else(|| format!("{option:?}: a count of 1 or more"))?,
-                )
+            "max-instance-reuse-count" => route.max_requests = Some(count(option, value)?),
+            "max-instance-concurrent-reuse-count" => {
+                route.max_concurrent = Some(count(option, value)?)
             }
             "idle-instance-timeout" => {
                 route.idle_timeout = Some(
@@ -456,7 +470,7 @@ fn parse_route(text: &str) -> Result<RouteArg, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown route option {other:?} in {text:?}: use max-instance-reuse-count or idle-instance-timeout"
+                    "unknown route option {other:?} in {text:?}: use max-instance-reuse-count, max-instance-concurrent-reuse-count or idle-instance-timeout"
                 ));
             }
         }
@@ -494,6 +508,7 @@ mod tests {
     fn routes_take_their_own_reuse_options() {
         let global = Reuse {
             max_requests: 4,
+            max_concurrent: 1,
             idle_timeout: Duration::from_secs(1),
         };
         let plain = parse_route("/api=app.wasm")
@@ -503,14 +518,16 @@ mod tests {
             (plain.prefix.as_str(), plain.path.to_str(), plain.reuse),
             ("/api", Some("app.wasm"), global)
         );
-        let own =
-            parse_route("/api=app.wasm;max-instance-reuse-count=64; idle-instance-timeout=250ms")
-                .expect("a route with options")
-                .with_default(global);
+        let own = parse_route(
+            "/api=app.wasm;max-instance-reuse-count=64; idle-instance-timeout=250ms;max-instance-concurrent-reuse-count=16",
+        )
+        .expect("a route with options")
+        .with_default(global);
         assert_eq!(
             own.reuse,
             Reuse {
                 max_requests: 64,
+                max_concurrent: 16,
                 idle_timeout: Duration::from_millis(250),
             }
         );
@@ -520,7 +537,8 @@ mod tests {
             "/api=app.wasm;max-instance-reuse-count=0",
             "/api=app.wasm;idle-instance-timeout=soon",
             "/api=app.wasm;reuse",
-            "/api=app.wasm;max-instance-concurrent-reuse-count=4",
+            "/api=app.wasm;max-instance-concurrent-reuse-count=0",
+            "/api=app.wasm;max-instance-concurrent-requests=4",
         ] {
             assert!(parse_route(bad).is_err(), "{bad:?} was accepted");
         }

@@ -37,11 +37,22 @@ pub fn response_head(
     content_type: &str,
     length: usize,
 ) -> Result<(Response, wit_bindgen::StreamWriter<u8>), ErrorCode> {
-    let headers = Fields::from_list(&[
+    response_head_with(status, content_type, length, Vec::new())
+}
+
+/// [`response_head`] with `extra` headers.
+fn response_head_with(
+    status: u16,
+    content_type: &str,
+    length: usize,
+    mut extra: Vec<(String, Vec<u8>)>,
+) -> Result<(Response, wit_bindgen::StreamWriter<u8>), ErrorCode> {
+    extra.extend([
         ("content-type".to_owned(), content_type.as_bytes().to_vec()),
         ("content-length".to_owned(), length.to_string().into_bytes()),
-    ])
-    .map_err(|_| ErrorCode::InternalError(Some("invalid headers".to_owned())))?;
+    ]);
+    let headers = Fields::from_list(&extra)
+        .map_err(|_| ErrorCode::InternalError(Some("invalid headers".to_owned())))?;
     let (writer, reader) = wit_stream::new();
     // No trailers: the writer's default answer when it is dropped unwritten.
     let (_trailers, trailers) = wit_future::new(|| Ok(None));
@@ -57,4 +68,22 @@ pub fn response_head(
 pub fn count_request() -> u32 {
     static SERVED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+/// Answers `body` with `x-instance-requests`: a version the swap tests tell
+/// apart, and how many requests its instance has served.
+pub fn answer_version(body: &str) -> Result<Response, ErrorCode> {
+    let served = count_request().to_string();
+    let (response, writer) = response_head_with(
+        200,
+        "text/plain",
+        body.len(),
+        vec![("x-instance-requests".to_owned(), served.into_bytes())],
+    )?;
+    let body = body.as_bytes().to_vec();
+    wit_bindgen::spawn_local(async move {
+        let mut writer = writer;
+        let _ = writer.write_all(body).await;
+    });
+    Ok(response)
 }

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `ok` | answers 200 `ok` |
 //! | `count` | answers how many requests this instance has served, this one included |
+//! | `hold?ms=N` | waits N ms without blocking its instance, then answers as `count` does |
+//! | `log-headers` | prints each request header to stderr, then answers as `count` does |
 //! | `request-line` | answers `<scheme> <authority> <path-with-query>` as the guest sees them |
 //! | `stream?kib=N` | streams N KiB after `handle` has returned |
 //! | `loop` | spins forever without yielding |
@@ -31,6 +33,19 @@ impl test_guests_p3::Guest for MisbehaveP3 {
         match route {
             "ok" => respond(200, "text/plain", b"ok".to_vec()),
             "count" => respond(200, "text/plain", served.to_string().into_bytes()),
+            "log-headers" => {
+                for (name, value) in request.get_headers().copy_all() {
+                    eprintln!("header {name}: {}", String::from_utf8_lossy(&value));
+                }
+                respond(200, "text/plain", served.to_string().into_bytes())
+            }
+            "hold" => {
+                let ms: u64 = parameter(query, "ms")
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(100);
+                test_guests_p3::wasi::clocks::monotonic_clock::wait_for(ms * 1_000_000).await;
+                respond(200, "text/plain", served.to_string().into_bytes())
+            }
             "request-line" => {
                 let scheme = match request.get_scheme() {
                     Some(Scheme::Http) => "http".to_owned(),

@@ -1,0 +1,15 @@
+//! Answers `one` to everything: the 0.3 guest whose versions the swap tests tell apart.
+
+struct VersionOneP3;
+
+impl test_guests_p3::Guest for VersionOneP3 {
+    async fn handle(
+        _request: test_guests_p3::Request,
+    ) -> Result<test_guests_p3::Response, test_guests_p3::ErrorCode> {
+        test_guests_p3::answer_version("one")
+    }
+}
+
+test_guests_p3::export!(VersionOneP3);
+
+fn main() {}
