@@ -133,24 +133,19 @@ impl Dispatcher {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let lease = match lease {
-            Lease::Fresh(permit) if version.shared().enabled() => {
-                Lease::Shared(self.start_shared(&version, permit))
-            }
-            lease => lease,
-        };
-        let lease = match lease {
+        let (mut store, proxy, served, permit) = match lease {
             Lease::Shared(lease) => {
                 return self
                     .run_shared(request, scheme, output, trace, lease, request_body)
                     .await;
             }
-            lease => lease,
-        };
-        let reused = matches!(lease, Lease::Reused(_));
-        let (mut store, proxy, served, permit) = match lease {
+            Lease::Fresh(permit) if version.shared().enabled() => {
+                let lease = self.start_shared(&version, permit);
+                return self
+                    .run_shared(request, scheme, output, trace, lease, request_body)
+                    .await;
+            }
             Lease::Fresh(permit) => (self.store(version.engine(), output), None, 0, permit),
-            Lease::Shared(_) => unreachable!("served above"),
             Lease::Reused(worker) => {
                 worker.store.data().outlet().connect(output);
                 (
@@ -161,6 +156,8 @@ impl Dispatcher {
                 )
             }
         };
+        // A reused instance has served before; a fresh one has not.
+        let reused = served > 0;
         let served = served + 1;
         let reusable = version.idle().may_serve_again(served);
         let (sender, receiver) = oneshot::channel();
