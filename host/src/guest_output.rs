@@ -20,9 +20,6 @@ use crate::context::Secrets;
 use crate::logging;
 use crate::telemetry::RequestTrace;
 
-/// The field through which a structured guest line's own fields reach the
-/// log formatter, as one JSON object (see [`crate::logging`]).
-pub(crate) const GUEST_FIELDS: &str = "guest_fields";
 /// Log target of guest lines.
 pub(crate) const TARGET: &str = "guest";
 
@@ -335,26 +332,24 @@ impl GuestRecord {
             .push_str(&format!(" [{cut} more bytes not logged]"));
     }
 
-    fn emit(&self, span: &Span) {
-        let message = &self.message;
-        let fields = if self.members.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&self.members).unwrap_or_default()
-        };
-        let fields = fields.as_str();
+    fn emit(self, span: &Span) {
+        let Self {
+            level,
+            message,
+            members,
+        } = self;
         macro_rules! emit_at {
             ($level:expr) => {
-                tracing::event!(target: TARGET, parent: span, $level, guest_fields = fields, "{message}")
+                tracing::event!(target: TARGET, parent: span, $level, "{message}")
             };
         }
-        match self.level {
+        logging::with_guest_fields(members, || match level {
             Level::ERROR => emit_at!(Level::ERROR),
             Level::WARN => emit_at!(Level::WARN),
             Level::INFO => emit_at!(Level::INFO),
             Level::DEBUG => emit_at!(Level::DEBUG),
             _ => emit_at!(Level::TRACE),
-        }
+        });
     }
 }
 

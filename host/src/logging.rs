@@ -9,10 +9,12 @@
 //! timestamp and span fields included.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use functions_contract::log_text;
+use serde::ser::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -23,7 +25,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::console::{self, Console, FlushGuard};
-use crate::guest_output::GUEST_FIELDS;
+use crate::guest_output;
 
 /// The environment variable with the log filter (`tracing` directives).
 pub(crate) const FILTER_ENV: &str = "WASM_HANDLER_LOG";
@@ -33,6 +35,24 @@ const CORRELATION_ID: &str = "correlation_id";
 /// request's ids, and the shared instance whose guest wrote the line
 /// ([`crate::shared`]: its lines belong to no one request).
 const SHOWN_SPAN_FIELDS: [&str; 3] = ["trace_id", "span_id", "shared_instance"];
+
+thread_local! {
+    /// A guest line's own fields, parsed once ([`crate::guest_output`]), on
+    /// their way to the one event that logs them ([`with_guest_fields`]).
+    static GUEST_FIELDS: Cell<Option<Map<String, Value>>> = const { Cell::new(None) };
+}
+
+/// Runs `emit`, which logs one event with target [`guest_output::TARGET`],
+/// with `fields` as that event's fields. A `tracing` field carries only
+/// scalars and strings; rendering a guest's fields to a string for the
+/// layer to parse back was most of what a guest line cost (perf, under
+/// load). The event is formatted on this thread, inside `emit`.
+pub(crate) fn with_guest_fields(fields: Map<String, Value>, emit: impl FnOnce()) {
+    GUEST_FIELDS.set(Some(fields));
+    emit();
+    // Filtered out, the event never took them.
+    GUEST_FIELDS.take();
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,35 +117,63 @@ struct Fields {
 
 impl Fields {
     fn set(&mut self, name: &str, value: Value) {
-        match self
-            .values
-            .iter_mut()
-            .find(|(existing, _)| existing == name)
-        {
-            Some((_, slot)) => *slot = value,
+        match self.slot(name) {
+            Some(slot) => *slot = value,
             None => self.values.push((name.to_owned(), value)),
         }
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
+    fn set_owned(&mut self, name: String, value: Value) {
+        match self.slot(&name) {
+            Some(slot) => *slot = value,
+            None => self.values.push((name, value)),
+        }
+    }
+
+    fn slot(&mut self, name: &str) -> Option<&mut Value> {
         self.values
-            .iter()
+            .iter_mut()
             .find(|(existing, _)| existing == name)
             .map(|(_, value)| value)
     }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        find(
+            self.values
+                .iter()
+                .map(|(name, value)| (name.as_str(), value)),
+            name,
+        )
+    }
+}
+
+/// The value of `name` among `fields`.
+fn find<'v>(
+    mut fields: impl Iterator<Item = (&'v str, &'v Value)>,
+    name: &str,
+) -> Option<&'v Value> {
+    fields
+        .find(|(existing, _)| *existing == name)
+        .map(|(_, value)| value)
+}
+
+/// The fields of an event's spans, from the root, each name once with its
+/// innermost value; borrowed, not copied, for every event.
+fn span_fields<'f>(spans: impl IntoIterator<Item = &'f Fields>) -> Vec<(&'f str, &'f Value)> {
+    let mut merged: Vec<(&str, &Value)> = Vec::new();
+    for (name, value) in spans.into_iter().flat_map(|fields| &fields.values) {
+        match merged.iter_mut().find(|(existing, _)| existing == name) {
+            Some((_, slot)) => *slot = value,
+            None => merged.push((name, value)),
+        }
+    }
+    merged
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.message = Some(value.to_owned()),
-            GUEST_FIELDS => {
-                if let Ok(Value::Object(members)) = serde_json::from_str::<Value>(value) {
-                    members
-                        .into_iter()
-                        .for_each(|(name, value)| self.set(&name, value));
-                }
-            }
             name => self.set(name, Value::String(value.to_owned())),
         }
     }
@@ -147,7 +195,11 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
+        match field.name() {
+            // Formatted once, into the line's message.
+            "message" => self.message = Some(format!("{value:?}")),
+            _ => self.record_str(field, &format!("{value:?}")),
+        }
     }
 }
 
@@ -173,25 +225,25 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let metadata = event.metadata();
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let mut span_fields = Fields::default();
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(recorded) = span.extensions().get::<Fields>() {
-                    recorded
-                        .values
-                        .iter()
-                        .for_each(|(name, value)| span_fields.set(name, value.clone()));
-                }
-            }
+        if metadata.target() == guest_output::TARGET
+            && let Some(guest) = GUEST_FIELDS.take()
+        {
+            guest
+                .into_iter()
+                .for_each(|(name, value)| fields.set_owned(name, value));
         }
-        let metadata = event.metadata();
+        let spans: Vec<_> = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().collect())
+            .unwrap_or_default();
+        let extensions: Vec<_> = spans.iter().map(|span| span.extensions()).collect();
+        let spans = span_fields(extensions.iter().filter_map(|e| e.get::<Fields>()));
         let line = match self.format {
-            LogFormat::Text => text_line(*metadata.level(), &fields, &span_fields),
-            LogFormat::Json => {
-                json_line(*metadata.level(), metadata.target(), &fields, &span_fields)
-            }
+            LogFormat::Text => text_line(*metadata.level(), &fields, &spans),
+            LogFormat::Json => json_line(*metadata.level(), metadata.target(), &fields, &spans),
         };
         self.sink.write_line(*metadata.level(), &line);
     }
@@ -208,13 +260,14 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-fn text_line(level: Level, event: &Fields, spans: &Fields) -> String {
-    let correlation_id = spans.get(CORRELATION_ID).and_then(Value::as_str);
+fn text_line(level: Level, event: &Fields, spans: &[(&str, &Value)]) -> String {
+    let span = |name| find(spans.iter().copied(), name);
+    let correlation_id = span(CORRELATION_ID).and_then(Value::as_str);
     // A traced request's ids, so a text line finds its trace too.
     let trace_ids = SHOWN_SPAN_FIELDS
         .iter()
         .filter(|name| event.get(name).is_none())
-        .filter_map(|name| Some((*name, spans.get(name)?)));
+        .filter_map(|name| Some((*name, span(name)?)));
     let fields = event
         .values
         .iter()
@@ -278,28 +331,44 @@ fn is_bare(text: &str) -> bool {
             .any(|c| c.is_whitespace() || log_text::is_unsafe(c) || matches!(c, '"' | '=' | '\\'))
 }
 
-fn json_line(level: Level, target: &str, event: &Fields, spans: &Fields) -> String {
-    let mut object = Map::new();
-    object.insert(
-        "timestamp".into(),
-        humantime::format_rfc3339_micros(SystemTime::now())
-            .to_string()
-            .into(),
-    );
-    object.insert("level".into(), level_name(level).into());
-    object.insert(
-        "message".into(),
-        event.message.clone().unwrap_or_default().into(),
-    );
-    for (name, value) in event.values.iter().chain(&spans.values) {
-        if !object.contains_key(name) {
-            object.insert(name.clone(), value.clone());
+fn json_line(level: Level, target: &str, event: &Fields, spans: &[(&str, &Value)]) -> String {
+    let timestamp = Value::String(humantime::format_rfc3339_micros(SystemTime::now()).to_string());
+    let level = Value::from(level_name(level));
+    let message = Value::String(event.message.clone().unwrap_or_default());
+    let target = Value::from(target);
+    let mut members: Vec<(&str, &Value)> = vec![
+        ("timestamp", &timestamp),
+        ("level", &level),
+        ("message", &message),
+    ];
+    // The event's fields before its spans'; the host's own members first.
+    for (name, value) in event
+        .values
+        .iter()
+        .map(|(name, value)| (name.as_str(), value))
+        .chain(spans.iter().copied())
+    {
+        if !members.iter().any(|(existing, _)| *existing == name) {
+            members.push((name, value));
         }
     }
-    object.insert("target".into(), target.into());
-    let mut line = log_text::escape_json(Value::Object(object).to_string());
+    match members.iter_mut().find(|(name, _)| *name == "target") {
+        Some((_, slot)) => *slot = &target,
+        None => members.push(("target", &target)),
+    }
+    let object = JsonObject(&members);
+    let mut line = log_text::escape_json(serde_json::to_string(&object).unwrap_or_default());
     line.push('\n');
     line
+}
+
+/// Members serialised as one JSON object, in order, without copying them.
+struct JsonObject<'m>(&'m [(&'m str, &'m Value)]);
+
+impl Serialize for JsonObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().copied())
+    }
 }
 
 #[cfg(test)]
@@ -336,15 +405,23 @@ pub(crate) mod tests {
         captured.lines()
     }
 
+    /// Logs `emit`'s event with `fields` as a guest line's own fields.
+    fn guest_line(fields: Value, emit: impl FnOnce()) {
+        let Value::Object(fields) = fields else {
+            panic!("an object")
+        };
+        with_guest_fields(fields, emit);
+    }
+
     #[test]
     fn text_lines_read_like_the_functions_console() {
         let lines = capture(LogFormat::Text, || {
             let span =
                 tracing::info_span!("request", correlation_id = "6d9f", invocation_id = "inv-1");
-            tracing::info!(
-                parent: &span,
-                guest_fields = r#"{"item_id":"42","routed_by":"azure-api-management","correlation_id":"6d9f","cache_status":"hit"}"#,
-                "Handled APIM backend request"
+            let guest = serde_json::json!({"item_id":"42","routed_by":"azure-api-management","correlation_id":"6d9f","cache_status":"hit"});
+            guest_line(
+                guest,
+                || tracing::info!(target: "guest", parent: &span, "Handled APIM backend request"),
             );
             tracing::error!(parent: &span, error = "boom \"quoted\"", "The component trapped");
             tracing::warn!("multi\nline");
@@ -372,7 +449,10 @@ pub(crate) mod tests {
         let lines = capture(LogFormat::Json, || {
             let span =
                 tracing::info_span!("request", correlation_id = "6d9f", invocation_id = "inv-1");
-            tracing::info!(target: "guest", parent: &span, guest_fields = r#"{"item_id":"42","n":3}"#, "Handled");
+            guest_line(
+                serde_json::json!({"item_id": "42", "n": 3}),
+                || tracing::info!(target: "guest", parent: &span, "Handled"),
+            );
         });
         let [(Level::INFO, line)] = lines.as_slice() else {
             panic!("one info line: {lines:?}")
@@ -398,7 +478,10 @@ pub(crate) mod tests {
         let log = || {
             let span = tracing::info_span!("request", correlation_id = "c");
             tracing::info!(parent: &span, header = forged, "{forged}");
-            tracing::info!(parent: &span, guest_fields = serde_json::json!({ "path": forged }).to_string(), "m");
+            guest_line(
+                serde_json::json!({ "path": forged }),
+                || tracing::info!(target: "guest", parent: &span, "m"),
+            );
         };
         let breakers = ['\n', '\r', '\u{85}', '\u{9b}', '\u{2028}', '\u{202e}'];
         for format in [LogFormat::Text, LogFormat::Json] {
