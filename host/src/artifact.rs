@@ -1,10 +1,11 @@
 //! Compiled components on disk.
 //!
-//! A `.wasm` is compiled with the host's engine, or loaded precompiled from:
-//! the `.cwasm` beside it, when its sidecar (`.cwasm.json`) names this very
-//! `.wasm` (by digest) and this engine; else the cache directory, where
-//! compiled output is kept under the component's digest and the engine's
-//! compatibility hash. A `.cwasm` can also be served directly.
+//! A `.wasm` is compiled with the first of the host's engines that can
+//! compile it (see [`crate::engine`]), or loaded precompiled from: the
+//! `.cwasm` beside it, when its sidecar (`.cwasm.json`) names this very
+//! `.wasm` (by digest) and one of the engines; else the cache directory,
+//! where compiled output is kept under the component's digest and the
+//! engine's compatibility hash. A `.cwasm` can also be served directly.
 //!
 //! Precompiled code is native code, so it is only loaded when wasmtime
 //! recognises it and accepts its version and configuration; anything else is
@@ -23,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Precompiled, component::Component};
 
-use crate::engine::pool_limit_hint;
+use crate::engine::{Concurrency, CpuFeatures, Engines, pool_limit_hint};
 
 /// Where a loaded component's code came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,26 +67,67 @@ struct Sidecar {
     engine: String,
 }
 
-/// Loads and writes compiled components for one engine.
+/// Loads and writes compiled components for the host's engines.
 pub(crate) struct Artifacts {
-    engine: Engine,
-    engine_id: String,
-    /// The id of the same engine compiling for the baseline CPU, worked out
-    /// only when a sidecar names another engine than this one.
-    baseline_engine_id: OnceLock<Option<String>>,
+    /// In [`Concurrency::IN_ORDER`].
+    targets: [Target; 2],
     cache_dir: Option<PathBuf>,
 }
 
+/// One engine and the ids of the code it loads.
+struct Target {
+    concurrency: Concurrency,
+    engine: Engine,
+    id: String,
+    /// The id of the same engine compiling for the baseline CPU, worked out
+    /// only when a sidecar names another engine than this one.
+    baseline_id: OnceLock<Option<String>>,
+}
+
+impl Target {
+    /// Whether code compiled by the engine `id` is for this one: compiled by
+    /// it, or by it for the baseline CPU (which wasmtime checks against this CPU).
+    fn can_load_code_for(&self, id: &str) -> bool {
+        id == self.id
+            || self
+                .baseline_id
+                .get_or_init(|| {
+                    crate::engine::for_compiling_with(CpuFeatures::Baseline, self.concurrency)
+                        .ok()
+                        .map(|engine| engine_id(&engine))
+                })
+                .as_deref()
+                == Some(id)
+    }
+
+    fn deserialize(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Component> {
+        // SAFETY: wasmtime recognised these bytes as its own precompiled
+        // component and checks that its version and configuration match this
+        // engine before using them. Operators ship `.cwasm` files made by
+        // `wasm-handler compile`, as trusted as the host binary itself. The
+        // bytes are copied in, not mapped, so the file may change afterwards.
+        unsafe { Component::deserialize(&self.engine, bytes) }
+            .with_context(|| format!("loading {}", path.display()))
+    }
+
+    fn cache_entry(&self, dir: &Path, digest: &str) -> PathBuf {
+        dir.join(format!("{}-{}.cwasm", digest_hex(digest), self.id))
+    }
+}
+
 impl Artifacts {
-    /// Artifacts for `engine`, caching compiled output in `cache_dir` if given.
-    pub(crate) fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> Self {
+    /// Artifacts for `engines`, caching compiled output in `cache_dir` if given.
+    pub(crate) fn new(engines: &Engines, cache_dir: Option<PathBuf>) -> Self {
         if let Some(dir) = &cache_dir {
             remove_stale_temporaries(dir);
         }
         Self {
-            engine: engine.clone(),
-            engine_id: engine_id(engine),
-            baseline_engine_id: OnceLock::new(),
+            targets: engines.in_order().map(|(concurrency, engine)| Target {
+                concurrency,
+                engine: engine.clone(),
+                id: engine_id(engine),
+                baseline_id: OnceLock::new(),
+            }),
             cache_dir,
         }
     }
@@ -106,8 +148,13 @@ impl Artifacts {
         }
     }
 
-    /// Compiles `wasm` into `output` (and its sidecar), for this engine.
-    pub(crate) fn compile_to_file(&self, wasm: &Path, output: &Path) -> wasmtime::Result<String> {
+    /// Compiles `wasm` into `output` (and its sidecar), for the first engine
+    /// that can compile it. Returns its digest and that engine's id.
+    pub(crate) fn compile_to_file(
+        &self,
+        wasm: &Path,
+        output: &Path,
+    ) -> wasmtime::Result<(String, String)> {
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
         wasmtime::ensure!(
             Engine::detect_precompiled(&bytes).is_none(),
@@ -115,17 +162,17 @@ impl Artifacts {
             wasm.display()
         );
         let digest = digest(&bytes);
-        let serialized = self.precompile(wasm, &bytes)?;
+        let (target, serialized) = self.precompile(wasm, &bytes)?;
         write_atomically(output, &serialized)?;
         let sidecar = Sidecar {
             source: digest.clone(),
-            engine: self.engine_id.clone(),
+            engine: target.id.clone(),
         };
         write_atomically(
             &sidecar_path(output),
             serde_json::to_string_pretty(&sidecar)?.as_bytes(),
         )?;
-        Ok(digest)
+        Ok((digest, sidecar.engine))
     }
 
     fn load_wasm(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Loaded> {
@@ -133,15 +180,17 @@ impl Artifacts {
         if let Some(loaded) = self.load_beside(path, &digest)? {
             return Ok(loaded);
         }
-        let cached = self
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{}-{}.cwasm", digest_hex(&digest), self.engine_id)));
-        if let Some(cached) = cached.as_ref().filter(|cached| cached.is_file()) {
+        let cached = self.cache_dir.as_ref().and_then(|dir| {
+            self.targets
+                .iter()
+                .map(|target| (target, target.cache_entry(dir, &digest)))
+                .find(|(_, entry)| entry.is_file())
+        });
+        if let Some((target, cached)) = cached {
             // SAFETY: the cache holds only files this host wrote with
             // `Engine::precompile_component` and renamed into place; they are
             // never modified, and wasmtime checks version and configuration.
-            match unsafe { Component::deserialize_file(&self.engine, cached) } {
+            match unsafe { Component::deserialize_file(&target.engine, &cached) } {
                 Ok(component) => {
                     return Ok(Loaded {
                         component,
@@ -156,11 +205,15 @@ impl Artifacts {
             }
         }
 
-        let serialized = self.precompile(path, bytes)?;
-        if let Some(cached) = cached {
+        let (target, serialized) = self.precompile(path, bytes)?;
+        if let Some(cached) = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| target.cache_entry(dir, &digest))
+        {
             match write_atomically(&cached, &serialized) {
                 // SAFETY: as above: written by this host just now, renamed into place.
-                Ok(()) => match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(()) => match unsafe { Component::deserialize_file(&target.engine, &cached) } {
                     Ok(component) => {
                         return Ok(Loaded {
                             component,
@@ -179,7 +232,7 @@ impl Artifacts {
             }
         }
         // SAFETY: bytes this engine produced a moment ago.
-        let component = unsafe { Component::deserialize(&self.engine, &serialized) }?;
+        let component = unsafe { Component::deserialize(&target.engine, &serialized) }?;
         Ok(Loaded {
             component,
             digest,
@@ -188,20 +241,24 @@ impl Artifacts {
     }
 
     /// The `.cwasm` beside `wasm`, if its sidecar says it was compiled from
-    /// this digest for this engine, and wasmtime accepts it.
+    /// this digest for one of the engines, and wasmtime accepts it.
     fn load_beside(&self, wasm: &Path, digest: &str) -> wasmtime::Result<Option<Loaded>> {
         let cwasm = wasm.with_extension("cwasm");
         let Some(sidecar) = read_sidecar(&cwasm) else {
             return Ok(None);
         };
-        if sidecar.source != digest || !self.can_load_code_for(&sidecar.engine) {
+        let target = self
+            .targets
+            .iter()
+            .find(|target| target.can_load_code_for(&sidecar.engine));
+        let Some(target) = target.filter(|_| sidecar.source == digest) else {
             tracing::info!(path = %cwasm.display(), "The precompiled artifact beside the component is for another build; compiling");
             return Ok(None);
-        }
+        };
         let Ok(bytes) = std::fs::read(&cwasm) else {
             return Ok(None);
         };
-        match self.deserialize(&cwasm, &bytes) {
+        match target.deserialize(&cwasm, &bytes) {
             Ok(component) => Ok(Some(Loaded {
                 component,
                 digest: digest.to_owned(),
@@ -215,13 +272,27 @@ impl Artifacts {
         }
     }
 
-    /// A `.cwasm` given directly. If this engine cannot load it, the `.wasm`
-    /// beside it is compiled instead; without one, it is refused.
+    /// A `.cwasm` given directly, loaded by the engine its sidecar names, or
+    /// by the first that accepts it. If none can load it, the `.wasm` beside
+    /// it is compiled instead; without one, it is refused.
     fn load_precompiled_file(&self, path: &Path, bytes: Vec<u8>) -> wasmtime::Result<Loaded> {
-        match self.deserialize(path, &bytes) {
+        let sidecar = read_sidecar(path);
+        let named = sidecar.as_ref().and_then(|sidecar| {
+            self.targets
+                .iter()
+                .find(|target| target.can_load_code_for(&sidecar.engine))
+        });
+        let candidates = named.map_or(&self.targets[..], std::slice::from_ref);
+        let mut loaded = candidates[0].deserialize(path, &bytes);
+        for target in &candidates[1..] {
+            // A pool's refusal is final: the other engine's pool is the same size.
+            if loaded.as_ref().is_err_and(|error| !refused_by_pool(error)) {
+                loaded = target.deserialize(path, &bytes);
+            }
+        }
+        match loaded {
             Ok(component) => {
-                let digest = read_sidecar(path)
-                    .map_or_else(|| self::digest(&bytes), |sidecar| sidecar.source);
+                let digest = sidecar.map_or_else(|| self::digest(&bytes), |sidecar| sidecar.source);
                 Ok(Loaded {
                     component,
                     digest,
@@ -247,35 +318,22 @@ impl Artifacts {
         }
     }
 
-    /// Whether code compiled by the engine `id` is for this one: compiled by
-    /// it, or by it for the baseline CPU (which wasmtime checks against this CPU).
-    fn can_load_code_for(&self, id: &str) -> bool {
-        id == self.engine_id
-            || self
-                .baseline_engine_id
-                .get_or_init(|| {
-                    crate::engine::for_compiling(crate::engine::CpuFeatures::Baseline)
-                        .ok()
-                        .map(|engine| engine_id(&engine))
-                })
-                .as_deref()
-                == Some(id)
-    }
-
-    fn deserialize(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Component> {
-        // SAFETY: wasmtime recognised these bytes as its own precompiled
-        // component and checks that its version and configuration match this
-        // engine before using them. Operators ship `.cwasm` files made by
-        // `wasm-handler compile`, as trusted as the host binary itself. The
-        // bytes are copied in, not mapped, so the file may change afterwards.
-        unsafe { Component::deserialize(&self.engine, bytes) }
-            .with_context(|| format!("loading {}", path.display()))
-    }
-
-    fn precompile(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
-        self.engine
-            .precompile_component(bytes)
-            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))
+    /// Compiles `bytes` with the first engine that can: the one without
+    /// concurrency support refuses a component that uses the async ABI when
+    /// it validates it, before any code is generated. When both refuse, the
+    /// reason is the last one's, the engine that accepts the most.
+    fn precompile(&self, path: &Path, bytes: &[u8]) -> wasmtime::Result<(&Target, Vec<u8>)> {
+        let mut refused = None;
+        for target in &self.targets {
+            match target.engine.precompile_component(bytes) {
+                Ok(serialized) => return Ok((target, serialized)),
+                Err(error) => refused = Some(error),
+            }
+        }
+        Err(refused.expect("there are engines").context(format!(
+            "{} is not a valid WebAssembly component",
+            path.display()
+        )))
     }
 }
 

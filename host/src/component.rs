@@ -17,6 +17,7 @@ use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::{p2, p3};
 
 use crate::artifact::{Artifacts, Origin};
+use crate::engine::{Concurrency, Engines};
 use crate::reuse::{IdleInstances, Reuse};
 use crate::sandbox::Sandbox;
 use crate::shared::SharedInstances;
@@ -104,20 +105,34 @@ impl ComponentVersion {
     }
 }
 
-/// Loads component versions for one engine: the artifacts and the linker
-/// every version shares.
+/// Loads component versions for the host's engines: the artifacts and the
+/// linker of each engine, which every version on it shares.
 pub(crate) struct Loader {
-    linker: Linker<Sandbox>,
+    linkers: [(Engine, Linker<Sandbox>); 2],
     artifacts: Artifacts,
 }
 
 impl Loader {
-    /// A loader for `engine`, caching compiled output in `cache_dir` if given.
-    pub(crate) fn new(engine: &Engine, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+    /// A loader for `engines`, caching compiled output in `cache_dir` if given.
+    pub(crate) fn new(engines: &Engines, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let [(off, without), (on, with)] = engines.in_order();
         Ok(Self {
-            linker: linker(engine)?,
-            artifacts: Artifacts::new(engine, cache_dir),
+            linkers: [
+                (without.clone(), linker(without, off)?),
+                (with.clone(), linker(with, on)?),
+            ],
+            artifacts: Artifacts::new(engines, cache_dir),
         })
+    }
+
+    /// The linker of the engine `component` was compiled for.
+    fn linker_for(&self, engine: &Engine) -> &Linker<Sandbox> {
+        let (_, linker) = self
+            .linkers
+            .iter()
+            .find(|(candidate, _)| Engine::same(candidate, engine))
+            .expect("components are compiled for the loader's engines");
+        linker
     }
 
     /// Loads, links and pre-instantiates the component at `path`. Fails with
@@ -129,7 +144,7 @@ impl Loader {
             .load(path)
             .map_err(|error| with_pool_limit_named(error, path))?;
         let instance_pre = self
-            .linker
+            .linker_for(loaded.component.engine())
             .instantiate_pre(&loaded.component)
             .with_context(|| {
                 format!(
@@ -169,15 +184,18 @@ fn with_pool_limit_named(error: wasmtime::Error, path: &Path) -> wasmtime::Error
     }
 }
 
-/// The interfaces a guest may import, in WASI 0.2 and 0.3 alike (a 0.3
-/// component built by Rust std also imports 0.2's): the CLI interfaces, with
-/// no files, sockets or environment granted at run time (see [`Sandbox`]),
-/// and wasi:http.
-fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+/// The interfaces a guest may import: the CLI interfaces, with no files,
+/// sockets or environment granted at run time (see [`Sandbox`]), and
+/// wasi:http. WASI 0.2's on both engines (a 0.3 component built by Rust std
+/// also imports them), WASI 0.3's on the engine that can run them: its
+/// interfaces pass streams and futures.
+fn linker(engine: &Engine, concurrency: Concurrency) -> wasmtime::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI 0.2")?;
     p2::add_only_http_to_linker_async(&mut linker).context("linking wasi:http 0.2")?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker).context("linking WASI 0.3")?;
-    p3::add_to_linker(&mut linker).context("linking wasi:http 0.3")?;
+    if concurrency == Concurrency::On {
+        wasmtime_wasi::p3::add_to_linker(&mut linker).context("linking WASI 0.3")?;
+        p3::add_to_linker(&mut linker).context("linking wasi:http 0.3")?;
+    }
     Ok(linker)
 }

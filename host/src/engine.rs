@@ -1,5 +1,13 @@
-//! The wasmtime engine. Every command builds it here, so what `compile` writes
-//! is what `serve` can load.
+//! The wasmtime engines. Every command builds them here, so what `compile`
+//! writes is what `serve` can load.
+//!
+//! There are two, differing only in the component model's concurrency
+//! support: the async ABI, streams and futures that WASI 0.3 needs. With it
+//! on, wasmtime 48 keeps task bookkeeping around every host call, which cost
+//! a WASI 0.2 request ~10 us of CPU (bench/RESULTS.md, 2026-12-05 15:50). So a
+//! component runs on the engine without it when it can, and on the one with
+//! it when it needs it. The setting is part of what compiled code must
+//! match, so each engine has its own artifacts and its own pool.
 
 use std::time::Duration;
 
@@ -94,16 +102,69 @@ pub(crate) fn pool_limit_hint(error: &wasmtime::Error) -> Option<&'static str> {
 /// filled slot after slot and RSS rose ~11 MiB over its first 2 minutes.
 pub(crate) const DEFAULT_KEEP_RESIDENT: &str = "256KiB";
 
+/// Whether an engine has the component model's concurrency support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Concurrency {
+    /// Without: WASI 0.2 components, whose host calls then skip the task
+    /// bookkeeping. Components that use the async ABI fail to compile here.
+    Off,
+    /// With the async ABI, streams and futures: WASI 0.3 components, and any
+    /// other that needs them.
+    On,
+}
+
+impl Concurrency {
+    /// The engines in the order a component is tried on them: the first one
+    /// that compiles it runs it.
+    pub(crate) const IN_ORDER: [Concurrency; 2] = [Concurrency::Off, Concurrency::On];
+}
+
+/// The host's two engines, one per [`Concurrency`].
+#[derive(Clone)]
+pub(crate) struct Engines {
+    without_concurrency: Engine,
+    with_concurrency: Engine,
+}
+
+impl Engines {
+    /// The engine with or without concurrency support.
+    pub(crate) fn get(&self, concurrency: Concurrency) -> &Engine {
+        match concurrency {
+            Concurrency::Off => &self.without_concurrency,
+            Concurrency::On => &self.with_concurrency,
+        }
+    }
+
+    /// Both engines, in [`Concurrency::IN_ORDER`].
+    pub(crate) fn in_order(&self) -> [(Concurrency, &Engine); 2] {
+        Concurrency::IN_ORDER.map(|concurrency| (concurrency, self.get(concurrency)))
+    }
+
+    fn try_build(
+        mut build: impl FnMut(Concurrency) -> wasmtime::Result<Engine>,
+    ) -> wasmtime::Result<Self> {
+        Ok(Self {
+            without_concurrency: build(Concurrency::Off)?,
+            with_concurrency: build(Concurrency::On)?,
+        })
+    }
+}
+
 /// The engine configuration shared by `serve` and `compile`.
-pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
+pub(crate) fn config(limits: EngineLimits, pooling: bool, concurrency: Concurrency) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // WASI 0.3 components: the async ABI, streams and futures.
-    config.wasm_component_model_async(true);
+    match concurrency {
+        Concurrency::Off => config.concurrency_support(false),
+        Concurrency::On => config.wasm_component_model_async(true),
+    };
     config.epoch_interruption(true);
     if pooling {
         // Instances come from pre-reserved slots: no mmap per request and
         // copy-on-write images stay mapped between requests of the same guest.
+        // Each engine has a pool of its own, sized for every request instance
+        // admission lets in: whichever engine the routes' components run on,
+        // its pool never runs dry.
         let n = limits.max_instances + RESERVED_SLOTS;
         let per = limits.per_component;
         let mut pool = PoolingAllocationConfig::new();
@@ -140,24 +201,26 @@ pub(crate) fn config(limits: EngineLimits, pooling: bool) -> Config {
     config
 }
 
-/// Builds the engine, with the pooling allocator when the machine can reserve
-/// its address space (some kernels and containers cap virtual memory), else
-/// with on-demand allocation and a warning, and starts its epoch ticker.
-pub(crate) fn build(limits: EngineLimits) -> wasmtime::Result<Engine> {
-    let engine = build_engine(limits)?;
-    start_epoch_ticker(&engine);
-    Ok(engine)
+/// Builds the engines, each with the pooling allocator when the machine can
+/// reserve its address space (some kernels and containers cap virtual
+/// memory), else with on-demand allocation and a warning, and starts their
+/// epoch ticker.
+pub(crate) fn build(limits: EngineLimits) -> wasmtime::Result<Engines> {
+    let engines = Engines::try_build(|concurrency| build_engine(limits, concurrency))?;
+    start_epoch_ticker(&engines);
+    Ok(engines)
 }
 
-fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
-    match Engine::new(&config(limits, true)) {
+fn build_engine(limits: EngineLimits, concurrency: Concurrency) -> wasmtime::Result<Engine> {
+    match Engine::new(&config(limits, true, concurrency)) {
         Ok(engine) => Ok(engine),
         Err(pooling_error) => {
             tracing::warn!(
                 error = %format!("{pooling_error:#}"),
+                ?concurrency,
                 "The pooling allocator is unavailable; instances will be allocated on demand"
             );
-            Engine::new(&config(limits, false)).context("creating the wasmtime engine")
+            Engine::new(&config(limits, false, concurrency)).context("creating the wasmtime engine")
         }
     }
 }
@@ -173,17 +236,25 @@ pub(crate) enum CpuFeatures {
     Baseline,
 }
 
-/// An engine for `compile`: the configuration `serve` uses, whose compiled
+/// Engines for `compile`: the configurations `serve` uses, whose compiled
 /// code does not depend on the pool's sizes (checked by a test), without a
 /// pool or an epoch ticker.
-pub(crate) fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
+pub(crate) fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engines> {
+    Engines::try_build(|concurrency| for_compiling_with(cpu, concurrency))
+}
+
+/// The engine for `compile` with or without concurrency support.
+pub(crate) fn for_compiling_with(
+    cpu: CpuFeatures,
+    concurrency: Concurrency,
+) -> wasmtime::Result<Engine> {
     let any_limits = EngineLimits {
         max_instances: 1,
         max_memory_bytes: 1 << 20,
         keep_resident_bytes: 0,
         per_component: ComponentLimits::default(),
     };
-    let mut config = config(any_limits, false);
+    let mut config = config(any_limits, false, concurrency);
     if cpu == CpuFeatures::Baseline {
         // Naming the target, even this host's, turns off CPU feature inference.
         // wasmtime still checks, when loading, that the CPU has what the code uses.
@@ -192,16 +263,22 @@ pub(crate) fn for_compiling(cpu: CpuFeatures) -> wasmtime::Result<Engine> {
     Engine::new(&config).context("creating the wasmtime engine")
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
-/// until the engine is dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let engine = engine.weak();
+/// Advances the engines' epochs every [`EPOCH_TICK`] on a thread of its own,
+/// until the engines are dropped.
+fn start_epoch_ticker(engines: &Engines) {
+    let weak = engines.in_order().map(|(_, engine)| engine.weak());
     std::thread::Builder::new()
         .name("epoch-ticker".into())
         .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            loop {
+                let mut alive = false;
+                for engine in weak.iter().filter_map(|engine| engine.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
+                }
+                if !alive {
+                    return;
+                }
                 std::thread::sleep(EPOCH_TICK);
             }
         })
@@ -217,7 +294,14 @@ mod tests {
     /// right while they do not change what compiled code is compatible.
     #[test]
     fn pool_sizes_do_not_change_compiled_code() {
-        let compiling = engine_id(&for_compiling(CpuFeatures::Native).expect("an engine"));
+        for concurrency in Concurrency::IN_ORDER {
+            pool_sizes_do_not_change_code_of(concurrency);
+        }
+    }
+
+    fn pool_sizes_do_not_change_code_of(concurrency: Concurrency) {
+        let compiling =
+            engine_id(&for_compiling_with(CpuFeatures::Native, concurrency).expect("an engine"));
         let raised = ComponentLimits {
             core_instances: 200,
             tables: 100,
@@ -234,8 +318,9 @@ mod tests {
                 keep_resident_bytes,
                 per_component,
             };
-            let serving = Engine::new(&config(limits, true)).expect("a pooling engine");
-            assert_eq!(engine_id(&serving), compiling, "{limits:?}");
+            let serving =
+                Engine::new(&config(limits, true, concurrency)).expect("a pooling engine");
+            assert_eq!(engine_id(&serving), compiling, "{limits:?} {concurrency:?}");
         }
     }
 

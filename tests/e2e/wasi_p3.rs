@@ -63,20 +63,31 @@ async fn a_p3_component_serves_and_the_log_names_its_world() {
 }
 
 /// `wasm-handler compile` and the compile cache work for a 0.3 component as
-/// for a 0.2 one.
+/// for a 0.2 one, each compiled for its own engine: a 0.2 component for the
+/// one without concurrency support (`host/src/engine.rs`).
 #[tokio::test]
 async fn a_precompiled_p3_component_serves() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("p3-precompiled");
     std::fs::create_dir_all(&out).expect("an output folder");
+    let compile = |component: &str, output: &std::path::Path| -> serde_json::Value {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-handler"))
+            .arg("compile")
+            .arg(component)
+            .arg("-o")
+            .arg(output)
+            .status()
+            .expect("running wasm-handler compile");
+        assert!(status.success(), "wasm-handler compile failed");
+        let sidecar = std::fs::read(output.with_extension("cwasm.json")).expect("a sidecar");
+        serde_json::from_slice(&sidecar).expect("JSON")
+    };
     let precompiled = out.join("misbehave_p3.cwasm");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-handler"))
-        .arg("compile")
-        .arg(guests::MISBEHAVE_P3)
-        .arg("-o")
-        .arg(&precompiled)
-        .status()
-        .expect("running wasm-handler compile");
-    assert!(status.success(), "wasm-handler compile failed");
+    let p3_engine = compile(guests::MISBEHAVE_P3, &precompiled)["engine"].clone();
+    let p2_engine = compile(guests::VERSION_ONE, &out.join("version_one.cwasm"))["engine"].clone();
+    assert_ne!(
+        p3_engine, p2_engine,
+        "0.2 and 0.3 compile for different engines"
+    );
     let handler = HANDLER.start(&precompiled).await;
     assert_served_as_p3(&handler).await;
     let ok = get(&handler, "ok").await;

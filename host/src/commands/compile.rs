@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::artifact::{Artifacts, engine_id};
+use crate::artifact::Artifacts;
 use crate::engine::{self, CpuFeatures};
 
 /// Options of `wasm-handler compile`.
@@ -27,16 +27,16 @@ pub(crate) struct CompileCommand {
 impl CompileCommand {
     /// Compiles and writes the artifact and its sidecar.
     pub(crate) fn execute(self) -> wasmtime::Result<()> {
-        let engine = engine::for_compiling(self.cpu)?;
+        let engines = engine::for_compiling(self.cpu)?;
         let output = self
             .output
             .unwrap_or_else(|| self.input.with_extension("cwasm"));
-        let digest = Artifacts::new(&engine, None).compile_to_file(&self.input, &output)?;
+        let (digest, engine) =
+            Artifacts::new(&engines, None).compile_to_file(&self.input, &output)?;
         eprintln!(
-            "{} ({digest}) -> {} (engine {}, {:?} CPU features)",
+            "{} ({digest}) -> {} (engine {engine}, {:?} CPU features)",
             self.input.display(),
             output.display(),
-            engine_id(&engine),
             self.cpu
         );
         Ok(())

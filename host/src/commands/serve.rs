@@ -212,7 +212,7 @@ impl ServeCommand {
             check_deadline_against_function_timeout(limits.request_timeout, app)?;
         }
         let grants = Grants::from_allowlists(&self.grants.env, &self.grants.outgoing_http)?;
-        let engine = engine::build(EngineLimits {
+        let engines = engine::build(EngineLimits {
             max_instances: limits.max_instances,
             max_memory_bytes: limits.max_memory_bytes,
             keep_resident_bytes: usize::try_from(self.keep_resident)
@@ -224,7 +224,7 @@ impl ServeCommand {
             (false, Some(dir)) => Some(dir),
             (false, None) => Some(std::env::temp_dir().join("wasm-handler-cache")),
         };
-        let loader = Arc::new(Loader::new(&engine, cache_dir)?);
+        let loader = Arc::new(Loader::new(&engines, cache_dir)?);
         let dispatcher = Arc::new(Dispatcher::new(
             Arc::new(grants),
             limits.max_memory_bytes,
