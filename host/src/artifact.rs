@@ -247,11 +247,10 @@ impl Artifacts {
         let Some(sidecar) = read_sidecar(&cwasm) else {
             return Ok(None);
         };
-        let target = self
-            .targets
-            .iter()
-            .find(|target| target.can_load_code_for(&sidecar.engine));
-        let Some(target) = target.filter(|_| sidecar.source == digest) else {
+        let target = (sidecar.source == digest)
+            .then(|| self.target_for(&sidecar.engine))
+            .flatten();
+        let Some(target) = target else {
             tracing::info!(path = %cwasm.display(), "The precompiled artifact beside the component is for another build; compiling");
             return Ok(None);
         };
@@ -277,11 +276,9 @@ impl Artifacts {
     /// it is compiled instead; without one, it is refused.
     fn load_precompiled_file(&self, path: &Path, bytes: Vec<u8>) -> wasmtime::Result<Loaded> {
         let sidecar = read_sidecar(path);
-        let named = sidecar.as_ref().and_then(|sidecar| {
-            self.targets
-                .iter()
-                .find(|target| target.can_load_code_for(&sidecar.engine))
-        });
+        let named = sidecar
+            .as_ref()
+            .and_then(|sidecar| self.target_for(&sidecar.engine));
         let candidates = named.map_or(&self.targets[..], std::slice::from_ref);
         let mut loaded = candidates[0].deserialize(path, &bytes);
         for target in &candidates[1..] {
@@ -316,6 +313,13 @@ impl Artifacts {
                 )))
             }
         }
+    }
+
+    /// The engine that loads code compiled by the engine `id`, if one does.
+    fn target_for(&self, id: &str) -> Option<&Target> {
+        self.targets
+            .iter()
+            .find(|target| target.can_load_code_for(id))
     }
 
     /// Compiles `bytes` with the first engine that can: the one without

@@ -108,7 +108,7 @@ impl ComponentVersion {
 /// Loads component versions for the host's engines: the artifacts and the
 /// linker of each engine, which every version on it shares.
 pub(crate) struct Loader {
-    linkers: [(Engine, Linker<Sandbox>); 2],
+    linkers: [Linker<Sandbox>; 2],
     artifacts: Artifacts,
 }
 
@@ -117,22 +117,17 @@ impl Loader {
     pub(crate) fn new(engines: &Engines, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
         let [(off, without), (on, with)] = engines.in_order();
         Ok(Self {
-            linkers: [
-                (without.clone(), linker(without, off)?),
-                (with.clone(), linker(with, on)?),
-            ],
+            linkers: [linker(without, off)?, linker(with, on)?],
             artifacts: Artifacts::new(engines, cache_dir),
         })
     }
 
     /// The linker of the engine `component` was compiled for.
     fn linker_for(&self, engine: &Engine) -> &Linker<Sandbox> {
-        let (_, linker) = self
-            .linkers
+        self.linkers
             .iter()
-            .find(|(candidate, _)| Engine::same(candidate, engine))
-            .expect("components are compiled for the loader's engines");
-        linker
+            .find(|linker| Engine::same(linker.engine(), engine))
+            .expect("components are compiled for the loader's engines")
     }
 
     /// Loads, links and pre-instantiates the component at `path`. Fails with

@@ -120,7 +120,6 @@ impl Concurrency {
 }
 
 /// The host's two engines, one per [`Concurrency`].
-#[derive(Clone)]
 pub(crate) struct Engines {
     without_concurrency: Engine,
     with_concurrency: Engine,
