@@ -94,11 +94,16 @@ impl RequestLines {
 
     /// Takes head bytes up to and including the next line end.
     fn head_bytes(&mut self, bytes: &mut [u8]) -> usize {
-        let used = bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |at| at + 1);
-        for byte in &mut bytes[..used] {
+        let used = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |at| at + 1);
+        // Past the request line, only where the head ends matters: this runs
+        // over every head the host reads, so header lines are not walked
+        // byte by byte.
+        let request_line: &mut [u8] = if self.line == Line::Done {
+            &mut []
+        } else {
+            &mut bytes[..used]
+        };
+        for byte in request_line {
             self.line = match (self.line, *byte) {
                 (Line::Leading, b'\r' | b'\n') => Line::Leading,
                 (Line::Leading, _) => Line::Method,
@@ -145,7 +150,7 @@ impl RequestLines {
 
     /// Chunk-size lines, the line end after a chunk's data, and trailers.
     fn chunk_lines(&mut self, bytes: &[u8]) -> usize {
-        let (used, ended) = match bytes.iter().position(|&b| b == b'\n') {
+        let (used, ended) = match memchr::memchr(b'\n', bytes) {
             Some(at) => (at + 1, true),
             None => (bytes.len(), false),
         };
