@@ -15,6 +15,7 @@
 //! cleanly: the call returned, the response was set and its body reached its
 //! end, the memory cap was never hit and the request body never failed.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +78,9 @@ impl Finished {
     /// How the guest's work on the request ended.
     async fn outcome(self) -> Result<(), GuestFailure> {
         match self {
-            Finished::Task(task) => task.await.map_err(GuestFailure::Task)?,
+            Finished::Task(task) => task.await.map_err(|error| GuestFailure::Task {
+                cause: error.to_string(),
+            })?,
             Finished::Shared(outcome) => outcome.await.map_err(|_| GuestFailure::InstanceLost {
                 cause: "it ended without saying how".to_owned(),
             })?,
@@ -420,33 +423,56 @@ async fn run_until_head<T>(
     let mut inline = Inline(Some(guest));
     let first = std::future::poll_fn(|cx| {
         let Some(guest) = inline.0.as_mut() else {
-            return Poll::Ready(Err(None));
+            // Not polled again once ready.
+            return Poll::Ready(First::Done(Err(GuestFailure::NoResponse)));
         };
-        if let Poll::Ready(outcome) = guest.as_mut().poll(cx) {
-            inline.0 = None;
-            return Poll::Ready(Err(Some(outcome)));
+        // A panic in the host's code under the guest fails this request, as
+        // it would in a task of its own, and not the whole connection.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| guest.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(outcome)) => {
+                inline.0 = None;
+                return Poll::Ready(First::Done(outcome));
+            }
+            Err(panic) => {
+                inline.0 = None;
+                let cause = format!("it panicked: {}", panic_message(&*panic));
+                return Poll::Ready(First::Done(Err(GuestFailure::Task { cause })));
+            }
         }
         // A closed channel (no head will come) is ready too: the guest
         // then goes on in its task and says why.
-        Pin::new(&mut head).poll(cx).map(Ok)
+        Pin::new(&mut head).poll(cx).map(First::Head)
     })
     .await;
     match first {
-        Ok(head) => {
-            let guest = inline.0.take().expect("the guest is still running");
-            (head, Finished::Task(tokio::spawn(guest)))
-        }
+        First::Head(head) => (head, inline.into_task()),
         // Done, the guest has sent its head or dropped the sender.
-        Err(outcome) => (
-            head.await,
-            Finished::Done(outcome.unwrap_or(Err(GuestFailure::NoResponse))),
-        ),
+        First::Done(outcome) => (head.await, Finished::Done(outcome)),
     }
+}
+
+/// What [`run_until_head`] saw first.
+enum First<T> {
+    /// The head (or the channel closed), with the guest still at work.
+    Head(Result<T, oneshot::error::RecvError>),
+    /// The guest's end.
+    Done(Result<(), GuestFailure>),
 }
 
 /// A guest run on the caller's task; dropped unfinished, it goes on in a
 /// task of its own.
 struct Inline(Option<GuestRun>);
+
+impl Inline {
+    /// The rest of the guest's run, in a task of its own.
+    fn into_task(mut self) -> Finished {
+        match self.0.take() {
+            Some(guest) => Finished::Task(tokio::spawn(guest)),
+            None => Finished::Done(Ok(())),
+        }
+    }
+}
 
 impl Drop for Inline {
     fn drop(&mut self) {
@@ -456,6 +482,15 @@ impl Drop for Inline {
             runtime.spawn(guest);
         }
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Where the guest's response head goes, and the flag that says it went.
@@ -690,5 +725,75 @@ pub(crate) fn trap_failure(
     match trap.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => GuestFailure::StackOverflow(trap),
         _ => GuestFailure::Trap(trap),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_guest_done_before_its_head_is_returned_gets_no_task() {
+        let (sender, receiver) = oneshot::channel();
+        let guest: GuestRun = Box::pin(async move {
+            let _ = sender.send(7);
+            Ok(())
+        });
+        let (head, finished) = run_until_head(guest, receiver).await;
+        assert_eq!(head.ok(), Some(7));
+        assert!(matches!(finished, Finished::Done(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn a_guest_at_work_after_its_head_goes_on_in_a_task() {
+        let (sender, receiver) = oneshot::channel();
+        let (go, wait) = oneshot::channel::<()>();
+        let guest: GuestRun = Box::pin(async move {
+            let _ = sender.send(7);
+            let _ = wait.await;
+            Err(GuestFailure::NoResponse)
+        });
+        let (head, finished) = run_until_head(guest, receiver).await;
+        assert_eq!(head.ok(), Some(7));
+        assert!(matches!(finished, Finished::Task(_)));
+        go.send(()).expect("the guest waits");
+        assert!(matches!(
+            finished.outcome().await,
+            Err(GuestFailure::NoResponse)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_panic_under_the_guest_fails_its_request_only() {
+        let (sender, receiver) = oneshot::channel::<u8>();
+        let guest: GuestRun = Box::pin(async move {
+            let _sender = sender;
+            panic!("boom");
+        });
+        let (head, finished) = run_until_head(guest, receiver).await;
+        assert!(head.is_err(), "the head's sender went with the guest");
+        match finished.outcome().await {
+            Err(GuestFailure::Task { cause }) => assert_eq!(cause, "it panicked: boom"),
+            _ => panic!("not a task failure"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_whose_caller_is_dropped_runs_to_its_end() {
+        let (sender, receiver) = oneshot::channel::<u8>();
+        let (go, wait) = oneshot::channel::<()>();
+        let (ended, end) = oneshot::channel();
+        let guest: GuestRun = Box::pin(async move {
+            let _sender = sender;
+            let _ = wait.await;
+            let _ = ended.send(());
+            Ok(())
+        });
+        let caller = run_until_head(guest, receiver);
+        // The caller waits for a head that does not come; then its client goes.
+        let waited = tokio::time::timeout(Duration::from_millis(20), caller).await;
+        assert!(waited.is_err());
+        go.send(()).expect("the guest still waits, in a task now");
+        end.await.expect("the guest ran to its end");
     }
 }

@@ -207,9 +207,12 @@ pub(crate) enum GuestFailure {
         /// Why.
         cause: String,
     },
-    /// The task running the guest panicked or was cancelled.
-    #[error("the task running the component ended: {0}")]
-    Task(#[source] tokio::task::JoinError),
+    /// The host's code running the guest panicked, or its task was cancelled.
+    #[error("the task running the component ended: {cause}")]
+    Task {
+        /// Why.
+        cause: String,
+    },
 }
 
 impl Problem for GuestFailure {
@@ -248,7 +251,7 @@ impl Problem for GuestFailure {
             GuestFailure::InstanceLost { cause } => {
                 format!("The instance serving this request was lost: {cause}.")
             }
-            GuestFailure::Host(_) | GuestFailure::Task(_) => {
+            GuestFailure::Host(_) | GuestFailure::Task { .. } => {
                 "The host could not pass the request to the component.".to_owned()
             }
         }
@@ -270,7 +273,7 @@ impl Problem for GuestFailure {
             GuestFailure::ErrorCode(_) => "error_code",
             GuestFailure::Host(_) => "host",
             GuestFailure::InstanceLost { .. } => "instance_lost",
-            GuestFailure::Task(_) => "task",
+            GuestFailure::Task { .. } => "task",
         }
     }
 
