@@ -408,7 +408,8 @@ impl Dispatcher {
 /// The guest's work on one request, up to its end.
 type GuestRun = Pin<Box<dyn Future<Output = Result<(), GuestFailure>> + Send>>;
 
-/// Runs a fresh 0.2 `guest` on the caller's task until it is done or has
+/// Runs a 0.2 `guest` whose instance serves no other request (a fresh one,
+/// or a reused one's last) on the caller's task until it is done or has
 /// sent its response head, whichever comes first; only a guest still at
 /// work then (streaming its body) gets a task of its own. A small response,
 /// the common case, then costs no task spawn and no wake-up of another
